@@ -1,0 +1,1 @@
+"""Outbound follow-up calls: IVR flows, webhooks, telephony, queue and reports."""

@@ -1,0 +1,43 @@
+"""Flask app factory: the provider's webhooks (the staff console and API register here later)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ivr.config import Settings
+from ivr.db import make_engine, make_sessions
+from ivr.services import Clock, Services, system_clock
+from ivr.telephony.port import Telephony
+
+
+def create_app(
+    settings: Settings,
+    *,
+    telephony: Telephony | None = None,
+    clock: Clock | None = None,
+    services: Services | None = None,
+) -> Flask:
+    """Build the web app; refuses to start without what signature checks need (fail closed)."""
+    settings.require_webhooks()
+    if services is None:
+        engine = make_engine(settings.database_url)
+        services = Services(
+            settings=settings,
+            sessions=make_sessions(engine),
+            telephony=telephony,
+            clock=clock or system_clock,
+        )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.extensions["ivr"] = services
+
+    from ivr.webhooks.routes import bp as webhooks
+
+    app.register_blueprint(webhooks)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

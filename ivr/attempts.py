@@ -1,0 +1,205 @@
+"""One attempt's life after the dial: flow events, status callbacks, and settling its case.
+
+Every function here runs inside the caller's transaction and applies each provider event at most
+once, whatever the provider repeats or reorders.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ivr.flows.engine import advance, current_step
+from ivr.flows.model import Effect, Event, FlowState, Hangup, RaiseEscalation, SaveAnswer, Step
+from ivr.models import Answer, Attempt, AttemptStatus, Case, CaseOutcome, CaseStatus
+from ivr.outcome import settle
+from ivr.queue.service import raise_escalation
+from ivr.services import Services
+from scheduler.planner import plan_next_call
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowReply:
+    """What to tell the provider after a flow event."""
+
+    step: Step
+    step_no: int  # the number the next Gather's action must carry
+    applied: bool  # False when the request was a replay and nothing changed
+
+
+def state_of(attempt: Attempt) -> FlowState | None:
+    """The attempt's saved flow state, if its flow has started."""
+    return None if attempt.flow_state is None else FlowState.from_json(attempt.flow_state)
+
+
+def apply_flow_event(
+    session: Session,
+    services: Services,
+    attempt: Attempt,
+    event: Event,
+    expected_step: int,
+    now: datetime,
+) -> FlowReply:
+    """Apply a flow event exactly once; a replayed request gets the current step again."""
+    flow = services.flow(attempt.case.campaign)
+    state = state_of(attempt)
+    if attempt.flow_step != expected_step or (state is not None and state.done):
+        return _replay(services, attempt, state)
+    transition = advance(flow, state, event)
+    # The step number in the WHERE clause is the guard: of two copies of one request (the
+    # provider retries a slow webhook), only one can move the step on.
+    moved = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.flow_step == expected_step)
+        .values(
+            flow_state=transition.state.to_json(),
+            flow_step=expected_step + 1,
+            reached=transition.state.reached,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        session.refresh(attempt)
+        return _replay(services, attempt, state_of(attempt))
+    session.refresh(attempt)
+    _apply_effects(session, attempt, transition.effects, now)
+    step = transition.step if transition.step is not None else Step((), None)
+    return FlowReply(step, expected_step + 1, applied=True)
+
+
+def _replay(services: Services, attempt: Attempt, state: FlowState | None) -> FlowReply:
+    if state is None:
+        return FlowReply(Step((), None), attempt.flow_step, applied=False)
+    flow = services.flow(attempt.case.campaign)
+    return FlowReply(current_step(flow, state), attempt.flow_step, applied=False)
+
+
+def _apply_effects(
+    session: Session, attempt: Attempt, effects: tuple[Effect, ...], now: datetime
+) -> None:
+    for effect in effects:
+        if isinstance(effect, SaveAnswer):
+            session.add(
+                Answer(
+                    attempt_id=attempt.id,
+                    case_id=attempt.case_id,
+                    question=effect.question,
+                    value=effect.value,
+                    created_at=now,
+                )
+            )
+        elif isinstance(effect, RaiseEscalation):
+            raise_escalation(
+                session,
+                case_id=attempt.case_id,
+                attempt_id=attempt.id,
+                reason=effect.reason,
+                priority=effect.priority,
+                now=now,
+            )
+    session.flush()
+
+
+def record_status(
+    session: Session,
+    services: Services,
+    attempt: Attempt,
+    status: AttemptStatus,
+    *,
+    sequence: int | None,
+    duration_s: int | None,
+    now: datetime,
+) -> bool:
+    """Move an attempt forward on a status callback; True if anything changed.
+
+    Callbacks repeat and arrive out of order, so a status only ever moves the attempt to a higher
+    rank, and a terminal status is final. The attempt is settled once, on its first terminal status.
+    """
+    changed = False
+    if sequence is not None and sequence > attempt.last_sequence:
+        attempt.last_sequence = sequence
+    if status.rank > attempt.status.rank:
+        attempt.status = status
+        changed = True
+        if status.terminal:
+            attempt.ended_at = now
+            attempt.duration_s = duration_s
+    if attempt.status.terminal and attempt.settled_at is None:
+        settle_attempt(session, services, attempt, now)
+        changed = True
+    return changed
+
+
+def settle_attempt(session: Session, services: Services, attempt: Attempt, now: datetime) -> None:
+    """Close a finished attempt's flow and decide what its case does next."""
+    state = state_of(attempt)
+    if state is not None and not state.done:
+        apply_flow_event(session, services, attempt, Hangup(), attempt.flow_step, now)
+        state = state_of(attempt)
+    attempt.settled_at = now
+    case = attempt.case
+    if case.status is not CaseStatus.IN_CALL:
+        # Already settled by a sweep, or a later attempt exists: nothing more to decide.
+        return
+    config = services.config(case.campaign)
+    decision = settle(
+        status=attempt.status,
+        flow_outcome=None if state is None else state.outcome,
+        permanent_error=attempt.error_permanent,
+        attempts_made=case.attempts_made,
+        max_attempts=config.policy.max_attempts,
+    )
+    outcome = decision.outcome
+    detail = None
+    if outcome is None:
+        next_at = plan_next_call(
+            anchor=case.anchor_date,
+            attempts_made=case.attempts_made,
+            last_attempt_at=attempt.placed_at or attempt.created_at,
+            policy=config.policy,
+            tz=ZoneInfo(case.contact.timezone),
+            now=now,
+        )
+        if next_at is None:
+            outcome = CaseOutcome.MISSED_DEADLINE
+            detail = "no calling window left before the deadline"
+        else:
+            case.status = CaseStatus.PENDING
+            case.next_call_at = next_at
+    if outcome is not None:
+        close_case(session, case, outcome, now)
+        reason = decision.escalate or ("unreachable" if detail else None)
+        if reason is not None:
+            raise_escalation(
+                session,
+                case_id=case.id,
+                attempt_id=attempt.id,
+                reason=reason,
+                now=now,
+                detail=detail,
+            )
+    log.info(
+        "attempt settled",
+        extra={
+            "action": "attempt.settled",
+            "case_id": case.id,
+            "attempt_id": attempt.id,
+            "status": attempt.status.value,
+            "outcome": outcome and outcome.value,
+        },
+    )
+
+
+def close_case(session: Session, case: Case, outcome: CaseOutcome, now: datetime) -> None:
+    """Mark a case done; the machine calls it no more."""
+    case.status = CaseStatus.DONE
+    case.outcome = outcome
+    case.next_call_at = None
+    case.done_at = now

@@ -1,0 +1,299 @@
+"""Parse and validate a case CSV (one discharged patient per row); pure, no database.
+
+Reasons in a ``RowError`` name the column and the rule but never echo a cell: a shifted row can
+put a phone number or a name into any column, and these reasons end up in logs and on screens.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol, TextIO
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+REQUIRED_COLUMNS = ("external_ref", "name", "phone", "discharge_date", "department", "ward")
+OPTIONAL_COLUMNS = ("sex", "age", "doctor", "nurse", "diagnosis", "language", "timezone")
+DETAIL_COLUMNS = ("doctor", "nurse", "diagnosis")
+LANGUAGES = ("zh-CN", "en-US")
+MAX_AGE = 130
+
+# [0-9], not \d: \d also matches full-width and other Unicode digits.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AGE = re.compile(r"[0-9]{1,3}")
+_SEXES = {"f": "F", "female": "F", "女": "F", "m": "M", "male": "M", "男": "M"}
+_BOM = "\ufeff"
+_LANGUAGES_BY_KEY = {language.lower(): language for language in LANGUAGES}
+
+
+class _Reader(Protocol):
+    """What we use of csv.reader: rows, and the line the last one ended on."""
+
+    line_num: int
+
+    def __iter__(self) -> _Reader: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+class CsvFormatError(Exception):
+    """The file as a whole cannot be read as a case CSV; nothing in it should be imported."""
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One valid data row, normalised (E.164 phone, ISO date, defaults applied)."""
+
+    line: int
+    external_ref: str
+    name: str
+    phone: str
+    anchor_date: date
+    department: str
+    ward: str
+    language: str
+    timezone: str
+    sex: str | None = None
+    age: int | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One rejected data row; ``reason`` lists every problem, joined by "; "."""
+
+    line: int
+    external_ref: str | None
+    reason: str
+
+
+def parse_case_csv(
+    stream: TextIO,
+    *,
+    default_region: str = "CN",
+    default_language: str = "zh-CN",
+    default_timezone: str = "Asia/Shanghai",
+) -> Iterator[CaseRow | RowError]:
+    """Read the header now, then yield one CaseRow or RowError per non-blank data row.
+
+    Header problems raise CsvFormatError from this call; a decoding problem further down the
+    file raises it while iterating. ``line`` is the line on which the record starts, so it stays
+    right when a quoted cell holds a newline. Open files with ``newline=""``.
+    """
+    if default_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"default_region {default_region!r} is not a region phonenumbers knows")
+    if default_language not in LANGUAGES:
+        raise ValueError(f"default_language must be one of {', '.join(LANGUAGES)}")
+    if not _is_timezone(default_timezone):
+        raise ValueError(f"default_timezone {default_timezone!r} is not a known IANA time zone")
+    reader = csv.reader(_lines(stream))
+    columns = _read_header(reader)
+    return _rows(reader, columns, default_region, default_language, default_timezone)
+
+
+def count_data_lines(stream: TextIO) -> int:
+    """Count the rows parse_case_csv will yield, then seek back to where the stream was."""
+    start = stream.tell()
+    try:
+        rows = _wrap_csv_errors(csv.reader(_lines(stream)))
+        if next(rows, None) is None:
+            return 0
+        return sum(1 for cells in rows if not _is_blank(cells))
+    finally:
+        stream.seek(start)
+
+
+def _lines(stream: TextIO) -> Iterator[str]:
+    """Yield the stream's lines without a leading BOM, turning decoding errors into ours."""
+    # Excel's "CSV UTF-8" starts with a BOM; read as plain utf-8 it sticks to the first column
+    # name. Strip it from the line, not the cell, so a quoted first column still parses.
+    first = True
+    try:
+        for line in stream:
+            if first:
+                line = line.removeprefix(_BOM)
+                first = False
+            yield line
+    except UnicodeDecodeError as exc:
+        # Excel on a Chinese Windows saves plain "CSV" as GBK; only "CSV UTF-8" is UTF-8.
+        raise CsvFormatError(
+            f"the file is not {exc.encoding} text; save it as 'CSV UTF-8' and upload it again"
+        ) from exc
+
+
+def _wrap_csv_errors(reader: _Reader) -> Iterator[list[str]]:
+    """Re-raise csv.Error (e.g. an oversized field) as CsvFormatError with its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise CsvFormatError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
+
+
+def _read_header(reader: _Reader) -> dict[str, int]:
+    """Map each known column name to its index, or raise CsvFormatError."""
+    header = next(_wrap_csv_errors(reader), None)
+    if header is None or _is_blank(header):
+        raise CsvFormatError("the file has no header row (line 1 must name the columns)")
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    columns: dict[str, int] = {}
+    repeated: list[str] = []
+    for index, raw in enumerate(header):
+        name = raw.strip().lower()
+        if name not in known:
+            continue  # Extra columns (notes, internal ids) are allowed and ignored.
+        if name in columns:
+            repeated.append(name)
+        columns.setdefault(name, index)
+    problems: list[str] = []
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    if repeated:
+        problems.append(f"column(s) appearing more than once: {', '.join(sorted(set(repeated)))}")
+    if problems:
+        raise CsvFormatError("; ".join(problems))
+    return columns
+
+
+def _rows(
+    reader: _Reader,
+    columns: Mapping[str, int],
+    region: str,
+    default_language: str,
+    default_timezone: str,
+) -> Iterator[CaseRow | RowError]:
+    """Validate each data row after the header."""
+    first_seen: dict[str, int] = {}
+    line_num = reader.line_num  # 1, unless a quoted header cell spans lines.
+    for cells in _wrap_csv_errors(reader):
+        # line_num is where the record ended; it started on the line after the previous one.
+        line, line_num = line_num + 1, reader.line_num
+        if _is_blank(cells):
+            continue
+        values = {
+            name: cells[index].strip() if index < len(cells) else ""
+            for name, index in columns.items()
+        }
+        yield _validate(values, line, first_seen, region, default_language, default_timezone)
+
+
+def _validate(
+    values: Mapping[str, str],
+    line: int,
+    first_seen: dict[str, int],
+    region: str,
+    default_language: str,
+    default_timezone: str,
+) -> CaseRow | RowError:
+    """Turn one row's cells into a CaseRow, or a RowError listing every problem."""
+    # Checked in column order so the reason reads left to right like the spreadsheet.
+    problems: list[str] = []
+    ref = _required(values, "external_ref", problems)
+    if ref in first_seen:
+        problems.append(f"duplicate external_ref, first seen on line {first_seen[ref]}")
+    elif ref:
+        first_seen[ref] = line
+    name = _required(values, "name", problems)
+    raw_phone = _required(values, "phone", problems)
+    phone = _parse_phone(raw_phone, region, problems) if raw_phone else ""
+    raw_date = _required(values, "discharge_date", problems)
+    anchor_date = _parse_date(raw_date, problems) if raw_date else None
+    department = _required(values, "department", problems)
+    sex = _parse_sex(values.get("sex", ""), problems)
+    age = _parse_age(values.get("age", ""), problems)
+
+    raw_language = values.get("language", "")
+    language = _LANGUAGES_BY_KEY.get(raw_language.lower(), "") if raw_language else default_language
+    if not language:
+        problems.append(f"language: must be one of {', '.join(LANGUAGES)}")
+    timezone = values.get("timezone", "") or default_timezone
+    if not _is_timezone(timezone):
+        problems.append("timezone: not a known IANA time zone name (e.g. Asia/Shanghai)")
+
+    if problems or anchor_date is None:
+        return RowError(line=line, external_ref=ref or None, reason="; ".join(problems))
+    return CaseRow(
+        line=line,
+        external_ref=ref,
+        name=name,
+        phone=phone,
+        anchor_date=anchor_date,
+        department=department,
+        ward=values["ward"],
+        language=language,
+        timezone=timezone,
+        sex=sex,
+        age=age,
+        details={column: values[column] for column in DETAIL_COLUMNS if values.get(column)},
+    )
+
+
+def _required(values: Mapping[str, str], column: str, problems: list[str]) -> str:
+    """Return the cell, noting a problem when it is empty."""
+    value = values[column]
+    if not value:
+        problems.append(f"{column}: must not be empty")
+    return value
+
+
+def _parse_phone(raw: str, region: str, problems: list[str]) -> str:
+    """Return the number as E.164, or "" after noting why it was refused."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        problems.append("phone: not a phone number")
+        return ""
+    if not phonenumbers.is_valid_number(number):
+        problems.append(f"phone: not a valid number for region {region}")
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_date(raw: str, problems: list[str]) -> date | None:
+    """Parse a strict YYYY-MM-DD date."""
+    # date.fromisoformat alone also takes 20260203 and 2026-W06-2 on Python 3.11+.
+    if _ISO_DATE.fullmatch(raw):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    problems.append("discharge_date: must be a real date written YYYY-MM-DD")
+    return None
+
+
+def _parse_sex(raw: str, problems: list[str]) -> str | None:
+    """Normalise F/M/female/male/女/男 to "F" or "M"; blank means unknown."""
+    if not raw:
+        return None
+    sex = _SEXES.get(raw.lower())
+    if sex is None:
+        problems.append("sex: must be one of F, M, female, male, 女, 男")
+    return sex
+
+
+def _parse_age(raw: str, problems: list[str]) -> int | None:
+    """Parse a whole number of years from 0 to MAX_AGE; blank means unknown."""
+    if not raw:
+        return None
+    if _AGE.fullmatch(raw) and int(raw) <= MAX_AGE:
+        return int(raw)
+    problems.append(f"age: must be a whole number from 0 to {MAX_AGE}")
+    return None
+
+
+def _is_timezone(key: str) -> bool:
+    """Tell whether key names a time zone zoneinfo can load."""
+    try:
+        ZoneInfo(key)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError.
+        return False
+    return True
+
+
+def _is_blank(cells: Iterable[str]) -> bool:
+    """Tell whether every cell is empty or whitespace."""
+    return all(not cell.strip() for cell in cells)

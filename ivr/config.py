@@ -1,0 +1,152 @@
+"""Settings read from the environment once, at start-up, and validated as a whole."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+TWILIO_API_BASE_URL = "https://api.twilio.com"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration; each problem is listed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the product reads from its environment."""
+
+    database_url: str = "sqlite:///var/ivr.db"
+    public_base_url: str = ""
+    recordings_dir: Path = Path("var/recordings")
+    secret_key: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_from_number: str = ""
+    twilio_api_base_url: str = TWILIO_API_BASE_URL
+    cps: float = 1.0
+    tick_seconds: float = 2.0
+    max_body_bytes: int = 64 * 1024
+    http_connect_timeout: float = 5.0
+    http_read_timeout: float = 15.0
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (the demo and tests use it)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming every listed setting that is empty."""
+        missing = [
+            f"{_ENV_OF[name]} is required for this command"
+            for name in names
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(missing)
+
+    def require_webhooks(self) -> None:
+        """Webhook serving fails closed: no auth token, no public URL, no server."""
+        self.require("twilio_auth_token", "public_base_url", "secret_key")
+
+    def require_dialling(self) -> None:
+        """Placing calls needs the account, its token and a caller id."""
+        self.require(
+            "twilio_account_sid",
+            "twilio_auth_token",
+            "twilio_from_number",
+            "public_base_url",
+        )
+
+
+_ENV_OF = {
+    "database_url": "IVR_DATABASE_URL",
+    "public_base_url": "IVR_PUBLIC_BASE_URL",
+    "recordings_dir": "IVR_RECORDINGS_DIR",
+    "secret_key": "IVR_SECRET_KEY",
+    "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+    "twilio_from_number": "TWILIO_FROM_NUMBER",
+    "twilio_api_base_url": "TWILIO_API_BASE_URL",
+    "cps": "IVR_CPS",
+    "tick_seconds": "IVR_TICK_SECONDS",
+    "max_body_bytes": "IVR_MAX_BODY_BYTES",
+}
+
+
+def env_name(setting: str) -> str:
+    """The environment variable behind a setting (CLI help names it)."""
+    return _ENV_OF[setting]
+
+
+def _http_url(value: str, var: str, problems: list[str]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{var} must be an http(s) URL, got {value!r}")
+    elif parts.query or parts.fragment:
+        problems.append(f"{var} must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _positive_float(value: str, var: str, problems: list[str]) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        problems.append(f"{var} must be a number, got {value!r}")
+        return 0.0
+    if number <= 0:
+        problems.append(f"{var} must be greater than 0, got {value!r}")
+    return number
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; every malformed value is reported in one ConfigError."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    base = Settings()
+    values: dict[str, object] = {}
+
+    def get(setting: str) -> str | None:
+        raw = env.get(_ENV_OF[setting], "").strip()
+        return raw or None
+
+    if (db := get("database_url")) is not None:
+        if "://" not in db:
+            problems.append(f"IVR_DATABASE_URL must be a SQLAlchemy URL, got {db!r}")
+        values["database_url"] = db
+    if (url := get("public_base_url")) is not None:
+        values["public_base_url"] = _http_url(url, "IVR_PUBLIC_BASE_URL", problems)
+    if (api := get("twilio_api_base_url")) is not None:
+        values["twilio_api_base_url"] = _http_url(api, "TWILIO_API_BASE_URL", problems)
+    if (folder := get("recordings_dir")) is not None:
+        values["recordings_dir"] = Path(folder)
+    if (secret := get("secret_key")) is not None:
+        if len(secret) < 16:
+            problems.append("IVR_SECRET_KEY must be at least 16 characters")
+        values["secret_key"] = secret
+    if (sid := get("twilio_account_sid")) is not None:
+        if not (sid.startswith("AC") and len(sid) == 34):
+            problems.append("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
+        values["twilio_account_sid"] = sid
+    if (token := get("twilio_auth_token")) is not None:
+        values["twilio_auth_token"] = token
+    if (number := get("twilio_from_number")) is not None:
+        if not (number.startswith("+") and number[1:].isdigit()):
+            problems.append("TWILIO_FROM_NUMBER must be an E.164 number such as +15005550006")
+        values["twilio_from_number"] = number
+    if (cps := get("cps")) is not None:
+        values["cps"] = _positive_float(cps, "IVR_CPS", problems)
+    if (tick := get("tick_seconds")) is not None:
+        values["tick_seconds"] = _positive_float(tick, "IVR_TICK_SECONDS", problems)
+    if (size := get("max_body_bytes")) is not None:
+        values["max_body_bytes"] = int(_positive_float(size, "IVR_MAX_BODY_BYTES", problems))
+
+    if problems:
+        raise ConfigError(problems)
+    return replace(base, **values)  # type: ignore[arg-type]

@@ -1,0 +1,297 @@
+"""The tables: campaign, contact, case, attempt, answer, recording, escalation.
+
+No I/O here; behaviour lives in the modules that load and save these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite keeps no zone, so store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware UTC one is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _enum(cls: type[StrEnum]) -> Enum:
+    # Stored as plain strings: adding a member later needs no database enum migration.
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class CampaignStatus(StrEnum):
+    """Whether the dispatcher may call this campaign's cases."""
+
+    ACTIVE = "active"  #: cases are called when due
+    PAUSED = "paused"  #: nothing is dialled; webhooks of calls in flight still run
+
+
+class CaseStatus(StrEnum):
+    """Where a case is in its journey."""
+
+    PENDING = "pending"  #: waiting for its next call at next_call_at
+    IN_CALL = "in_call"  #: an attempt is in flight; not eligible for another
+    DONE = "done"  #: the machine is finished with it; see outcome
+    EXCLUDED = "excluded"  #: never called (e.g. an excluded ward)
+
+
+class CaseOutcome(StrEnum):
+    """Why a case is done."""
+
+    COMPLETED = "completed"  #: the flow reached its end
+    UNREACHABLE = "unreachable"  #: every attempt went unanswered
+    WRONG_NUMBER = "wrong_number"  #: the provider refused the number
+    WRONG_PERSON = "wrong_person"  #: someone else answered
+    REQUESTED_AGENT = "requested_agent"  #: the person asked for a human
+    PARTIAL = "partial"  #: hung up mid-survey; answers kept
+    MISSED_DEADLINE = "missed_deadline"  #: no window left before the deadline
+
+
+class AttemptStatus(StrEnum):
+    """One call's life; the provider's CallStatus values plus our own first and error states."""
+
+    CREATED = "created"  #: row written, provider not yet asked
+    QUEUED = "queued"  #: the provider accepted the call
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"  #: answered and ended
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"  #: the provider could not place it
+    CANCELED = "canceled"
+    ERROR = "error"  #: we could not hand it to the provider
+
+    @property
+    def rank(self) -> int:
+        """Order of progress: a callback may only move an attempt to a higher rank."""
+        return _RANK[self]
+
+    @property
+    def terminal(self) -> bool:
+        """True for the states a call never leaves."""
+        return _RANK[self] >= _RANK[AttemptStatus.COMPLETED]
+
+
+_RANK = {
+    AttemptStatus.CREATED: 0,
+    AttemptStatus.QUEUED: 1,
+    AttemptStatus.INITIATED: 2,
+    AttemptStatus.RINGING: 3,
+    AttemptStatus.IN_PROGRESS: 4,
+    AttemptStatus.COMPLETED: 5,
+    AttemptStatus.BUSY: 5,
+    AttemptStatus.NO_ANSWER: 5,
+    AttemptStatus.FAILED: 5,
+    AttemptStatus.CANCELED: 5,
+    AttemptStatus.ERROR: 5,
+}
+
+
+class RecordingStatus(StrEnum):
+    """A recording's way from the provider into our store."""
+
+    PENDING = "pending"  #: announced by the provider, not yet stored
+    STORED = "stored"  #: in our store, checksum recorded
+    FAILED = "failed"  #: gave up after repeated errors; needs a person
+
+
+class EscalationStatus(StrEnum):
+    """A human task's state."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    template: Mapped[str] = mapped_column(String(50))
+    flow: Mapped[str] = mapped_column(String(50))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus), default=CampaignStatus.ACTIVE
+    )
+    created_at: Mapped[datetime]
+
+    cases: Mapped[list[Case]] = relationship(back_populates="campaign")
+
+
+class Contact(Base):
+    """The person to call; kept apart from the case so that the personal data sits in one place."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    language: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    sex: Mapped[str | None] = mapped_column(String(10))
+    age: Mapped[int | None] = mapped_column(Integer)
+
+
+class Case(Base):
+    __tablename__ = "case"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "external_ref", name="uq_case_campaign_ref"),
+        Index("ix_case_due", "status", "next_call_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+    external_ref: Mapped[str] = mapped_column(String(100))
+    anchor_date: Mapped[date] = mapped_column(Date)  # discharge date, policy receipt, ...
+    department: Mapped[str | None] = mapped_column(String(100))
+    ward: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # doctor, diagnosis, ...
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.PENDING)
+    outcome: Mapped[CaseOutcome | None] = mapped_column(_enum(CaseOutcome))
+    excluded_reason: Mapped[str | None] = mapped_column(String(200))
+    attempts_made: Mapped[int] = mapped_column(default=0)
+    next_call_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    campaign: Mapped[Campaign] = relationship(back_populates="cases")
+    contact: Mapped[Contact] = relationship()
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="case", order_by="Attempt.number")
+
+
+class Attempt(Base):
+    __tablename__ = "attempt"
+    __table_args__ = (UniqueConstraint("case_id", "number", name="uq_attempt_case_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    number: Mapped[int]
+    status: Mapped[AttemptStatus] = mapped_column(
+        _enum(AttemptStatus), default=AttemptStatus.CREATED
+    )
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_sequence: Mapped[int] = mapped_column(default=-1)
+    language: Mapped[str] = mapped_column(String(10))
+    flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    flow_step: Mapped[int] = mapped_column(default=0)  # events applied; guards against replays
+    reached: Mapped[bool] = mapped_column(default=False)
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_permanent: Mapped[bool] = mapped_column(default=False)  # never retry this number
+    duration_s: Mapped[int | None]
+    created_at: Mapped[datetime]
+    placed_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]  # the case was updated from this attempt's result
+
+    case: Mapped[Case] = relationship(back_populates="attempts")
+    answers: Mapped[list[Answer]] = relationship(back_populates="attempt")
+
+
+class Answer(Base):
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("attempt_id", "question", name="uq_answer_attempt_q"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    question: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str | None] = mapped_column(String(50))  # None: asked, no valid answer
+    created_at: Mapped[datetime]
+
+    attempt: Mapped[Attempt] = relationship(back_populates="answers")
+
+
+class Recording(Base):
+    __tablename__ = "recording"
+    __table_args__ = (Index("ix_recording_due", "status", "next_fetch_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempt.id"))
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    media_url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[RecordingStatus] = mapped_column(
+        _enum(RecordingStatus), default=RecordingStatus.PENDING
+    )
+    duration_s: Mapped[int | None]
+    channels: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None]
+    path: Mapped[str | None] = mapped_column(String(300))  # relative to the store's root
+    fetch_tries: Mapped[int] = mapped_column(default=0)
+    next_fetch_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    stored_at: Mapped[datetime | None]
+    provider_deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    __tablename__ = "escalation"
+    __table_args__ = (
+        # One open escalation per case and reason: a second trigger adds to it.
+        Index(
+            "uq_escalation_open",
+            "case_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempt.id"))
+    reason: Mapped[str] = mapped_column(String(50))
+    priority: Mapped[int] = mapped_column(default=3)  # 1 most urgent
+    status: Mapped[EscalationStatus] = mapped_column(
+        _enum(EscalationStatus), default=EscalationStatus.OPEN
+    )
+    triggers: Mapped[int] = mapped_column(default=1)
+    detail: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    case: Mapped[Case] = relationship()

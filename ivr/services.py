@@ -1,0 +1,56 @@
+"""The services a request or a tick needs, built once and passed in (app.extensions["ivr"])."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.campaigns.templates import CampaignConfig, campaign_config
+from ivr.config import Settings
+from ivr.flows.loader import load_shipped_flow
+from ivr.flows.model import Flow
+from ivr.models import Campaign
+from ivr.telephony.port import Telephony
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real time, aware UTC."""
+    return datetime.now(UTC)
+
+
+@cache
+def shipped_flow(flow_id: str) -> Flow:
+    """A shipped flow, loaded and validated once per process."""
+    return load_shipped_flow(flow_id)
+
+
+@dataclass
+class Services:
+    """What the shells (webhooks, dispatcher, fetcher, CLI) work with."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    telephony: Telephony | None = None
+    clock: Clock = system_clock
+    _configs: dict[int, CampaignConfig] = field(default_factory=dict, repr=False)
+
+    def flow(self, campaign: Campaign) -> Flow:
+        """The flow a campaign runs."""
+        return shipped_flow(campaign.flow)
+
+    def config(self, campaign: Campaign) -> CampaignConfig:
+        """A campaign's parsed options (cached: options change only through a new campaign)."""
+        cached = self._configs.get(campaign.id)
+        if cached is None:
+            cached = self._configs[campaign.id] = campaign_config(campaign.options)
+        return cached
+
+    def url(self, path: str) -> str:
+        """An absolute URL the provider can reach."""
+        return f"{self.settings.public_base_url}{path}"

@@ -1,0 +1,72 @@
+"""The telephony port: what the product needs from a voice provider, nothing more.
+
+Exceptions::
+
+    TelephonyError            provider said no or could not be reached
+        permanent=True        never retry (bad number, ...)
+        maybe_placed=True     the call may exist anyway (a 5xx or timeout after the create)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One outbound call as the dispatcher asks for it."""
+
+    attempt_id: int
+    to: str  # E.164
+    from_: str  # E.164 caller id
+    voice_url: str
+    status_callback_url: str
+    recording_callback_url: str
+    amd_callback_url: str
+    record: bool = True
+    ring_timeout_s: int = 30
+    time_limit_s: int = 600
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """The provider's answer to a create."""
+
+    call_sid: str
+    status: str  # the provider's CallStatus, usually "queued"
+
+
+class TelephonyError(Exception):
+    """The provider refused or failed a request."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        permanent: bool = False,
+        maybe_placed: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+        self.permanent = permanent
+        self.maybe_placed = maybe_placed
+
+
+class Telephony(Protocol):
+    """A provider that places calls and hands over recordings."""
+
+    def place_call(self, request: CallRequest) -> PlacedCall:
+        """Ask the provider to place a call; raise TelephonyError if it refuses."""
+        ...
+
+    def download_recording(self, media_url: str) -> tuple[bytes, str]:
+        """Return the recording's bytes and content type; TelephonyError if not ready (404)."""
+        ...
+
+    def delete_recording(self, recording_sid: str) -> None:
+        """Delete the provider's copy; a copy already gone is not an error."""
+        ...

@@ -1,0 +1,211 @@
+"""The provider-facing blueprint: voice, gather, status, recording and AMD callbacks.
+
+Every request is signed (checked before anything else), short, and idempotent: the provider may
+send it twice, late, or out of order. A signed request for an unknown or finished call gets 200
+so the provider stops retrying.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import cast
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ivr.attempts import FlowReply, apply_flow_event, record_status
+from ivr.flows.model import Input, Start
+from ivr.flows.twiml import hangup, render
+from ivr.models import Attempt, AttemptStatus, Recording, RecordingStatus
+from ivr.services import Services
+from ivr.webhooks.signature import is_signed, signed_url
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+TWIML = "application/xml"
+
+
+def services() -> Services:
+    """The app's services."""
+    return cast(Services, current_app.extensions["ivr"])
+
+
+@bp.before_request
+def _guard() -> None:
+    settings = services().settings
+    # Refuse a large body before reading it, let alone touching the database.
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        abort(413)
+    url = signed_url(settings.public_base_url, request)
+    if not is_signed(
+        settings.twilio_auth_token, url, request.form, request.headers.get("X-Twilio-Signature")
+    ):
+        log.warning("bad signature", extra={"action": "webhook.forbidden", "path": request.path})
+        abort(403)
+
+
+def _query_int(name: str) -> int:
+    raw = request.args.get(name, "")
+    if not raw.isdigit():
+        abort(400, description=f"query parameter {name} must be a number")
+    return int(raw)
+
+
+def _form(name: str) -> str:
+    value = request.form.get(name)
+    if not value:
+        abort(400, description=f"form field {name} is required")
+    return value
+
+
+def _optional_int(name: str) -> int | None:
+    raw = request.form.get(name, "")
+    try:
+        return int(raw) if raw != "" else None
+    except ValueError:
+        abort(400, description=f"form field {name} must be a number")
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, mimetype=TWIML)
+
+
+def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
+    """The attempt named in the URL, bound to this call; None if unknown or another call's."""
+    attempt_id = _query_int("attempt")
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        log.info("unknown attempt", extra={"action": "webhook.unknown", "attempt_id": attempt_id})
+        return None
+    if attempt.call_sid is None:
+        # The create response may have been lost; the first webhook binds the call to the row.
+        attempt.call_sid = call_sid
+    elif attempt.call_sid != call_sid:
+        log.warning(
+            "call id does not match attempt",
+            extra={"action": "webhook.mismatch", "attempt_id": attempt_id},
+        )
+        return None
+    return attempt
+
+
+def _render(svc: Services, attempt: Attempt, reply: FlowReply) -> Response:
+    case = attempt.case
+    context = {
+        "name": case.contact.name,
+        "organisation": svc.config(case.campaign).organisation,
+        "department": case.department or "",
+        "discharge_date": case.anchor_date.isoformat(),
+    }
+    action = svc.url(f"/twilio/gather?attempt={attempt.id}&step={reply.step_no}")
+    return _twiml(render(reply.step, language=attempt.language, context=context, action_url=action))
+
+
+def _now(svc: Services) -> datetime:
+    return svc.clock()
+
+
+@bp.post("/voice")
+def voice() -> Response:
+    """The call was answered: start the flow (a replay gets the same first step)."""
+    svc = services()
+    call_sid = _form("CallSid")
+    now = _now(svc)
+    with svc.sessions.begin() as session:
+        attempt = _load_attempt(session, call_sid)
+        if attempt is None:
+            return _twiml(hangup())
+        if attempt.status.rank < AttemptStatus.IN_PROGRESS.rank:
+            attempt.status = AttemptStatus.IN_PROGRESS
+        reply = apply_flow_event(session, svc, attempt, Start(), 0, now)
+        return _render(svc, attempt, reply)
+
+
+@bp.post("/gather")
+def gather() -> Response:
+    """Keys pressed (or silence): apply them once, say what comes next."""
+    svc = services()
+    call_sid = _form("CallSid")
+    step = _query_int("step")
+    digits = request.form.get("Digits", "")
+    now = _now(svc)
+    with svc.sessions.begin() as session:
+        attempt = _load_attempt(session, call_sid)
+        if attempt is None:
+            return _twiml(hangup())
+        reply = apply_flow_event(session, svc, attempt, Input(digits), step, now)
+        if not reply.applied:
+            log.info("replayed gather", extra={"action": "gather.replay", "attempt_id": attempt.id})
+        return _render(svc, attempt, reply)
+
+
+@bp.post("/status")
+def status() -> tuple[str, int]:
+    """A call progress event: move the attempt on; settle it when the call is over."""
+    svc = services()
+    call_sid = _form("CallSid")
+    try:
+        new_status = AttemptStatus(_form("CallStatus"))
+    except ValueError:
+        abort(400, description="unknown CallStatus")
+    sequence = _optional_int("SequenceNumber")
+    duration = _optional_int("CallDuration")
+    now = _now(svc)
+    with svc.sessions.begin() as session:
+        attempt = _load_attempt(session, call_sid)
+        if attempt is not None:
+            record_status(
+                session, svc, attempt, new_status, sequence=sequence, duration_s=duration, now=now
+            )
+    return "", 204
+
+
+@bp.post("/recording")
+def recording() -> tuple[str, int]:
+    """A recording is ready (or absent): note it; the fetch job downloads it, never this request."""
+    svc = services()
+    call_sid = _form("CallSid")
+    recording_sid = _form("RecordingSid")
+    provider_status = request.form.get("RecordingStatus", "completed")
+    now = _now(svc)
+    with svc.sessions.begin() as session:
+        attempt = _load_attempt(session, call_sid)
+        ok = provider_status == "completed"
+        row = Recording(
+            attempt_id=None if attempt is None else attempt.id,
+            recording_sid=recording_sid,
+            call_sid=call_sid,
+            media_url=request.form.get("RecordingUrl", ""),
+            status=RecordingStatus.PENDING if ok else RecordingStatus.FAILED,
+            duration_s=_optional_int("RecordingDuration"),
+            channels=_optional_int("RecordingChannels"),
+            next_fetch_at=now if ok else None,
+            last_error=None if ok else f"provider reported {provider_status}",
+            created_at=now,
+        )
+        if ok and not row.media_url:
+            abort(400, description="form field RecordingUrl is required")
+        try:
+            # A repeated callback hits the unique recording id and changes nothing.
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            log.info("duplicate recording callback", extra={"action": "recording.duplicate"})
+    return "", 204
+
+
+@bp.post("/amd")
+def amd() -> tuple[str, int]:
+    """Answering-machine detection result: kept on the attempt for the reports and the queue."""
+    svc = services()
+    call_sid = _form("CallSid")
+    answered_by = request.form.get("AnsweredBy", "unknown")[:32]
+    with svc.sessions.begin() as session:
+        attempt = _load_attempt(session, call_sid)
+        if attempt is not None:
+            attempt.answered_by = answered_by
+    return "", 204

@@ -1,0 +1,1 @@
+"""Call recordings: fetched from the provider, verified, stored."""

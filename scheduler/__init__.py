@@ -1,0 +1,1 @@
+"""When to call, and placing the calls exactly once."""

@@ -1,0 +1,436 @@
+"""Parsing and validating a case CSV: header, each field, duplicates, line numbers, privacy."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+
+from ivr.cases.csv_rows import (
+    REQUIRED_COLUMNS,
+    CaseRow,
+    CsvFormatError,
+    RowError,
+    count_data_lines,
+    parse_case_csv,
+)
+
+# Fictional persona: 138 0013 8000 is the usual documentation number in China.
+GOOD = {
+    "external_ref": "C-001",
+    "name": "测试患者一",
+    "phone": "13800138000",
+    "discharge_date": "2026-02-03",
+    "department": "心内科",
+    "ward": "3B",
+}
+PHONE_E164 = "+8613800138000"
+# Full-width digits (as typed with a Chinese IME) look like a date but are not ASCII.
+FULLWIDTH_DATE = "2026-02-03".translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
+
+
+def csv_text(*rows: dict[str, str], columns: list[str] | None = None) -> str:
+    """Write rows as CSV text with a header (the union of keys unless columns is given)."""
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row)) or list(GOOD)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def parse(text: str, **defaults: str) -> list[CaseRow | RowError]:
+    """Parse CSV text the way an uploaded file is read (newline="")."""
+    return list(parse_case_csv(io.StringIO(text, newline=""), **defaults))
+
+
+def only(text: str, **defaults: str) -> CaseRow | RowError:
+    """Parse CSV text holding exactly one data row."""
+    (result,) = parse(text, **defaults)
+    return result
+
+
+def reason_of(**overrides: str) -> str:
+    """Parse one GOOD row with overrides and return its error reason."""
+    result = only(csv_text({**GOOD, **overrides}))
+    assert isinstance(result, RowError)
+    return result.reason
+
+
+def test_good_row_with_every_column_becomes_a_normalised_case_row() -> None:
+    """A complete row comes back typed, with the phone in E.164 and the details gathered."""
+    row = {
+        **GOOD,
+        "sex": "女",
+        "age": "67",
+        "doctor": "测试医生",
+        "nurse": "测试护士",
+        "diagnosis": "Test diagnosis",
+        "language": "en-US",
+        "timezone": "Asia/Urumqi",
+    }
+    expected = CaseRow(
+        line=2,
+        external_ref="C-001",
+        name="测试患者一",
+        phone=PHONE_E164,
+        anchor_date=date(2026, 2, 3),
+        department="心内科",
+        ward="3B",
+        language="en-US",
+        timezone="Asia/Urumqi",
+        sex="F",
+        age=67,
+        details={"doctor": "测试医生", "nurse": "测试护士", "diagnosis": "Test diagnosis"},
+    )
+    assert [expected] == parse(csv_text(row))
+
+
+def test_row_without_optional_columns_gets_the_defaults() -> None:
+    """With only the required columns, language and timezone come from the defaults."""
+    expected = CaseRow(
+        line=2,
+        external_ref="C-001",
+        name="测试患者一",
+        phone=PHONE_E164,
+        anchor_date=date(2026, 2, 3),
+        department="心内科",
+        ward="3B",
+        language="zh-CN",
+        timezone="Asia/Shanghai",
+    )
+    assert [expected] == parse(csv_text(GOOD))
+
+
+def test_blank_optional_cells_mean_unset_or_default() -> None:
+    """Optional columns that are present but blank behave as if they were absent."""
+    blanks = dict.fromkeys(
+        ("sex", "age", "doctor", "nurse", "diagnosis", "language", "timezone"), ""
+    )
+    result = only(
+        csv_text({**GOOD, **blanks}), default_language="en-US", default_timezone="America/Chicago"
+    )
+    assert isinstance(result, CaseRow)
+    assert (None, None, {}) == (result.sex, result.age, result.details)
+    assert ("en-US", "America/Chicago") == (result.language, result.timezone)
+
+
+def test_cells_are_stripped_and_ward_may_be_empty() -> None:
+    """Whitespace around values is dropped; an empty ward is allowed."""
+    result = only(csv_text({**GOOD, "name": "  Test Patient ", "ward": "  "}))
+    assert isinstance(result, CaseRow)
+    assert ("Test Patient", "") == (result.name, result.ward)
+
+
+def test_header_ignores_case_whitespace_order_and_unknown_columns() -> None:
+    """Column names match loosely, in any order, and extra columns are ignored."""
+    text = (
+        " Ward ,PHONE,Notes,Department, discharge_DATE,Name,External_Ref\n"
+        "3B,13800138000,anything,心内科,2026-02-03,测试患者一,C-001\n"
+    )
+    result = only(text)
+    assert isinstance(result, CaseRow)
+    assert ("C-001", PHONE_E164, "3B") == (result.external_ref, result.phone, result.ward)
+
+
+@pytest.mark.parametrize("missing", REQUIRED_COLUMNS)
+def test_header_without_a_required_column_is_a_format_error(missing: str) -> None:
+    """Each required column must be in the header, even ward, which may hold blanks."""
+    columns = [column for column in GOOD if column != missing]
+    with pytest.raises(CsvFormatError, match=missing):
+        parse_case_csv(io.StringIO(csv_text(columns=columns)))
+
+
+def test_format_error_names_every_missing_column_at_once() -> None:
+    """One upload attempt tells the user everything the header lacks."""
+    with pytest.raises(CsvFormatError) as caught:
+        parse_case_csv(io.StringIO("name,sex,notes\n"))
+    for column in ("external_ref", "phone", "discharge_date", "department", "ward"):
+        assert column in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no header"),
+        ("\n" + csv_text(GOOD), "no header"),
+        (" , ,\n", "no header"),
+        (csv_text(columns=[*GOOD, "Phone"]), "more than once: phone"),
+    ],
+    ids=["empty file", "blank first line", "blank header cells", "repeated column"],
+)
+def test_unusable_header_is_a_format_error(text: str, message: str) -> None:
+    """A file whose header cannot be trusted is refused as a whole."""
+    with pytest.raises(CsvFormatError, match=message):
+        parse_case_csv(io.StringIO(text))
+
+
+def test_file_that_is_not_utf8_is_a_format_error() -> None:
+    """A GBK file (Excel's plain "CSV" on Chinese Windows) is refused with a hint."""
+    data = csv_text(GOOD).encode("gbk")
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    with pytest.raises(CsvFormatError, match="CSV UTF-8"):
+        list(parse_case_csv(stream))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("external_ref", "", "external_ref: must not be empty"),
+        ("name", " ", "name: must not be empty"),
+        ("phone", "", "phone: must not be empty"),
+        ("discharge_date", "", "discharge_date: must not be empty"),
+        ("department", "", "department: must not be empty"),
+        ("phone", "123", "phone: not a valid number for region CN"),
+        ("phone", "138001380001", "phone: not a valid number for region CN"),
+        ("phone", "not known", "phone: not a phone number"),
+        ("discharge_date", "2026-02-30", "discharge_date: must be a real date written YYYY-MM-DD"),
+        ("discharge_date", "2026-2-3", "discharge_date: must be a real date written YYYY-MM-DD"),
+        ("discharge_date", "20260203", "discharge_date: must be a real date written YYYY-MM-DD"),
+        ("discharge_date", "2026/02/03", "discharge_date: must be a real date written YYYY-MM-DD"),
+        ("discharge_date", "2026-W06-2", "discharge_date: must be a real date written YYYY-MM-DD"),
+        (
+            "discharge_date",
+            FULLWIDTH_DATE,
+            "discharge_date: must be a real date written YYYY-MM-DD",
+        ),
+        ("sex", "X", "sex: must be one of F, M, female, male, 女, 男"),
+        ("age", "131", "age: must be a whole number from 0 to 130"),
+        ("age", "-1", "age: must be a whole number from 0 to 130"),
+        ("age", "4.5", "age: must be a whole number from 0 to 130"),
+        ("age", "forty", "age: must be a whole number from 0 to 130"),
+        ("language", "fr-FR", "language: must be one of zh-CN, en-US"),
+        ("language", "zh", "language: must be one of zh-CN, en-US"),
+        ("timezone", "Mars/Olympus_Mons", "timezone: not a known IANA time zone name"),
+        ("timezone", "../etc/passwd", "timezone: not a known IANA time zone name"),
+        ("timezone", "GMT+8", "timezone: not a known IANA time zone name"),
+    ],
+)
+def test_bad_field_is_a_row_error_naming_the_column(column: str, value: str, reason: str) -> None:
+    """Each kind of bad cell rejects the row with a reason that names the column."""
+    assert reason_of(**{column: value}).startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "attribute", "expected"),
+    [
+        ("sex", "F", "sex", "F"),
+        ("sex", "female", "sex", "F"),
+        ("sex", "FEMALE", "sex", "F"),
+        ("sex", "女", "sex", "F"),
+        ("sex", "m", "sex", "M"),
+        ("sex", "Male", "sex", "M"),
+        ("sex", "男", "sex", "M"),
+        ("age", "0", "age", 0),
+        ("age", "130", "age", 130),
+        ("language", "en-US", "language", "en-US"),
+        ("language", "zh-cn", "language", "zh-CN"),
+        ("timezone", "UTC", "timezone", "UTC"),
+        ("timezone", "America/New_York", "timezone", "America/New_York"),
+        ("discharge_date", "2028-02-29", "anchor_date", date(2028, 2, 29)),
+    ],
+)
+def test_good_optional_value_is_normalised(
+    column: str, value: str, attribute: str, expected: object
+) -> None:
+    """Accepted spellings come back in one canonical form."""
+    result = only(csv_text({**GOOD, column: value}))
+    assert isinstance(result, CaseRow)
+    assert expected == getattr(result, attribute)
+
+
+def test_several_problems_in_one_row_are_reported_together_in_column_order() -> None:
+    """The user fixes a row once: every problem is listed, left to right."""
+    reason = reason_of(name="", phone="123", age="200", language="fr-FR")
+    expected = (
+        "name: must not be empty; phone: not a valid number for region CN; "
+        "age: must be a whole number from 0 to 130; language: must be one of zh-CN, en-US"
+    )
+    assert expected == reason
+
+
+@pytest.mark.parametrize(("ref", "expected"), [("C-009", "C-009"), ("", None)])
+def test_row_error_carries_the_external_ref_when_there_is_one(
+    ref: str, expected: str | None
+) -> None:
+    """The ref identifies the rejected row; an empty ref is reported as None."""
+    result = only(csv_text({**GOOD, "external_ref": ref, "phone": "123"}))
+    assert isinstance(result, RowError)
+    assert expected == result.external_ref
+
+
+def test_repeated_external_ref_is_an_error_on_the_later_lines() -> None:
+    """The first row with a ref wins; later ones point back to it."""
+    results = parse(csv_text(GOOD, {**GOOD, "external_ref": "C-002"}, GOOD, GOOD))
+    assert isinstance(results[0], CaseRow)
+    assert isinstance(results[1], CaseRow)
+    assert [
+        RowError(4, "C-001", "duplicate external_ref, first seen on line 2"),
+        RowError(5, "C-001", "duplicate external_ref, first seen on line 2"),
+    ] == results[2:]
+
+
+def test_invalid_first_row_still_claims_its_external_ref() -> None:
+    """A duplicate is a duplicate even when the first occurrence was itself rejected."""
+    results = parse(csv_text({**GOOD, "phone": "123"}, GOOD))
+    assert isinstance(results[1], RowError)
+    assert "first seen on line 2" in results[1].reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff" + csv_text(GOOD),
+        '\ufeff"external_ref","name","phone","discharge_date","department","ward"\n'
+        "C-001,测试患者一,13800138000,2026-02-03,心内科,3B\n",
+    ],
+    ids=["bare header", "quoted header"],
+)
+def test_leading_bom_is_ignored(text: str) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM; it must not hide the first column."""
+    result = only(text)
+    assert isinstance(result, CaseRow)
+    assert "C-001" == result.external_ref
+
+
+def test_bom_read_as_plain_utf8_from_bytes_is_ignored() -> None:
+    """The BOM is stripped when the file is opened as utf-8 rather than utf-8-sig."""
+    data = csv_text(GOOD).encode("utf-8-sig")
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    assert ["C-001"] == [row.external_ref for row in parse_case_csv(stream)]
+
+
+def test_line_numbers_count_newlines_inside_quoted_cells() -> None:
+    """A multi-line diagnosis shifts the physical line of every row after it."""
+    text = csv_text(
+        {**GOOD, "diagnosis": "first line\nsecond line\nthird line"},
+        {**GOOD, "external_ref": "C-002", "phone": "123"},
+        {**GOOD, "external_ref": "C-003", "diagnosis": "a\r\nb"},
+        {**GOOD, "external_ref": "C-004", "age": "200"},
+    )
+    assert [2, 5, 6, 8] == [result.line for result in parse(text)]
+    first = parse(text)[0]
+    assert isinstance(first, CaseRow)
+    assert "first line\nsecond line\nthird line" == first.details["diagnosis"]
+
+
+def test_blank_rows_are_skipped_without_breaking_line_numbers() -> None:
+    """Empty lines and rows of empty cells yield nothing; later rows keep their real line."""
+    header, row = csv_text(GOOD).splitlines()
+    text = "\n".join([header, "", row, ",,,,,", " , ,\t, ", row.replace("C-001", "C-002"), ""])
+    assert [(3, "C-001"), (6, "C-002")] == [
+        (result.line, result.external_ref) for result in parse(text)
+    ]
+
+
+def test_short_row_treats_missing_trailing_cells_as_empty() -> None:
+    """A row with fewer cells than the header reports the missing values, not a crash."""
+    header = csv_text(columns=list(GOOD))
+    result = only(header + "C-001,测试患者一,13800138000\n")
+    assert isinstance(result, RowError)
+    expected = "discharge_date: must not be empty; department: must not be empty"
+    assert expected == result.reason
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "13800138000",
+        "138 0013 8000",
+        "138-0013-8000",
+        "+8613800138000",
+        "+86 138 0013 8000",
+        "008613800138000",
+        "(+86) 138 0013 8000",
+    ],
+)
+def test_phone_shapes_normalise_to_the_same_e164(phone: str) -> None:
+    """National and international spellings of one number all end up as one E.164 string."""
+    result = only(csv_text({**GOOD, "phone": phone}))
+    assert isinstance(result, CaseRow)
+    assert PHONE_E164 == result.phone
+
+
+@pytest.mark.parametrize(
+    ("phone", "region", "expected"),
+    [
+        ("(202) 555-0123", "US", "+12025550123"),
+        ("202.555.0147", "US", "+12025550147"),
+        ("+1 202-555-0199", "CN", "+12025550199"),
+    ],
+)
+def test_default_region_decides_how_national_numbers_are_read(
+    phone: str, region: str, expected: str
+) -> None:
+    """Fictional US 555-01xx numbers: national shapes need region US, +1 works anywhere."""
+    result = only(csv_text({**GOOD, "phone": phone}), default_region=region)
+    assert isinstance(result, CaseRow)
+    assert expected == result.phone
+
+
+def test_chinese_mobile_is_invalid_when_the_default_region_is_us() -> None:
+    """Without a country code the number is read in the default region."""
+    result = only(csv_text(GOOD), default_region="US")
+    assert isinstance(result, RowError)
+    assert "phone: not a valid number for region US" == result.reason
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {**GOOD, "phone": "138001380001", "age": "abc"},
+        {**GOOD, "phone": "+86 138 0013 800", "name": "Test Patient", "department": ""},
+        # A shifted row: the phone and the name landed in checked columns.
+        {**GOOD, "sex": "测试患者一", "age": "13800138000", "language": "13800138000"},
+        {**GOOD, "timezone": "测试患者一", "discharge_date": "13800138000"},
+        {**GOOD, "external_ref": "", "phone": "Test Patient"},
+    ],
+)
+def test_row_errors_never_contain_the_phone_or_the_name(row: dict[str, str]) -> None:
+    """Reasons reach logs and screens, so no cell value is echoed back."""
+    result = only(csv_text(row))
+    assert isinstance(result, RowError)
+    for secret in (row["phone"], row["name"], "13800138000", "8013", "测试患者一"):
+        assert secret not in result.reason
+        assert secret not in repr(result)
+
+
+def test_count_data_lines_matches_what_parse_yields_and_rewinds() -> None:
+    """The progress total equals the number of results, and parsing still starts at the top."""
+    text = csv_text(
+        GOOD,
+        {**GOOD, "external_ref": "C-002", "diagnosis": "two\nlines"},
+        {**GOOD, "external_ref": "C-003", "phone": "123"},
+    )
+    stream = io.StringIO(text.replace("\nC-003", "\n,,,,,\n\nC-003"), newline="")
+    total = count_data_lines(stream)
+    assert 3 == total
+    assert total == len(list(parse_case_csv(stream)))
+
+
+@pytest.mark.parametrize("text", ["", "external_ref,name,phone,discharge_date,department,ward\n"])
+def test_count_data_lines_is_zero_without_data_rows(text: str) -> None:
+    """An empty file and a header-only file both count as no rows."""
+    assert 0 == count_data_lines(io.StringIO(text))
+
+
+def test_header_only_file_yields_nothing() -> None:
+    """A header with no data rows is a valid, empty upload."""
+    assert [] == parse(csv_text(columns=list(GOOD)))
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {"default_region": "XX"},
+        {"default_language": "fr-FR"},
+        {"default_timezone": "Mars/Olympus_Mons"},
+    ],
+)
+def test_bad_defaults_are_a_programming_error(defaults: dict[str, str]) -> None:
+    """Defaults come from settings, not the file, so they raise ValueError at once."""
+    with pytest.raises(ValueError):
+        parse_case_csv(io.StringIO(csv_text(GOOD)), **defaults)
