@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite make the folder, turn on WAL and take the write lock up front."""
     parsed = make_url(url)
+    # Error messages would otherwise carry the statement's values: names, phones, answers.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
 
