@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,3 +53,8 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 def is_postgres(engine: Engine) -> bool:
     """True when the engine speaks PostgreSQL (claims then use SKIP LOCKED)."""
     return engine.dialect.name == "postgresql"
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (conditional updates are how this product takes turns)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 
 def mask_phone(phone: str | None) -> str:
     """Show only the country code and the last four digits: +86*******8000."""
@@ -12,3 +15,16 @@ def mask_phone(phone: str | None) -> str:
         return "*" * len(phone)
     head = "+" + digits[:2] if phone.startswith("+") else digits[:2]
     return head + "*" * (len(digits) - 6) + digits[-4:]
+
+
+# A run of 7+ digits, optionally with +, spaces, dots, dashes or brackets: a phone number in any
+# of the spellings providers' messages use. Not inside a word, so SIDs (AC1234...) stay intact.
+_PHONE_LIKE = re.compile(r"(?<!\w)\+?\d(?:[\s().-]*\d){6,}(?!\w)")
+
+
+def redact_phones(text: str, numbers: Iterable[str] = ()) -> str:
+    """Replace the given numbers, and anything else shaped like a phone number, with <number>."""
+    for number in numbers:
+        if number:
+            text = text.replace(number, "<number>")
+    return _PHONE_LIKE.sub("<number>", text)

@@ -7,7 +7,6 @@ Somleng, ...): point ``api_base_url`` at it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeAlias, TypeVar
@@ -18,6 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
+from ivr.privacy import redact_phones
 from ivr.telephony.port import CallRequest, PlacedCall, TelephonyError
 
 T = TypeVar("T")
@@ -39,9 +39,6 @@ RECORDING_EVENTS = ("completed", "absent")
 
 _TwilioError: TypeAlias = TwilioRestException | TwilioServiceException
 _TWILIO_ERRORS = (TwilioRestException, TwilioServiceException)
-# A run of 7+ digits, optionally with +, spaces, dots, dashes or brackets: a phone number in any
-# of the spellings Twilio's messages use. Not inside a word, so SIDs (AC1234...) stay intact.
-_PHONE_LIKE = re.compile(r"(?<!\w)\+?\d(?:[\s().-]*\d){6,}(?!\w)")
 
 
 class TwilioTelephony:
@@ -229,7 +226,7 @@ def _twilio_error(
     detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
     return TelephonyError(
         f"Twilio refused to {action} (HTTP {exc.status}, code {exc.code}): "
-        f"{_redact(str(detail), numbers)}",
+        f"{redact_phones(str(detail), numbers)}",
         code=exc.code,
         http_status=exc.status,
         permanent=permanent,
@@ -251,14 +248,6 @@ def _nothing_sent(exc: requests.RequestException) -> bool:
     # the request". A dropped connection after sending is a ProtocolError instead.
     reason = exc.args[0] if exc.args else None
     return isinstance(reason, MaxRetryError) and isinstance(reason.reason, ConnectTimeoutError)
-
-
-def _redact(text: str, numbers: Iterable[str]) -> str:
-    """Mask the given numbers and anything else shaped like a phone number."""
-    for number in numbers:
-        if number:
-            text = text.replace(number, "<number>")
-    return _PHONE_LIKE.sub("<number>", text)
 
 
 def _wav_url(media_url: str) -> str:

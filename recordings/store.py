@@ -1,0 +1,137 @@
+"""Where stored recordings live: the store protocol and the local-folder backend.
+
+Paths are relative to the store's root and carry no personal data: the year and month the
+recording was made and the provider's recording id (see `recording_path`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+# Provider ids are letters and digits (Twilio: RE + 32 hex); anything else could steer the path.
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+
+class StorePathError(ValueError):
+    """The relative path is empty, absolute, or leads outside the store's root."""
+
+
+class RecordingStore(Protocol):
+    """Keeps recording files by relative path."""
+
+    def put(self, relative_path: str, data: bytes) -> None:
+        """Store data at the path, replacing any earlier file, all or nothing."""
+        ...
+
+    def read(self, relative_path: str) -> bytes:
+        """Return the file's bytes; FileNotFoundError if there is none."""
+        ...
+
+    def exists(self, relative_path: str) -> bool:
+        """Tell whether a file is stored at the path."""
+        ...
+
+    def delete(self, relative_path: str) -> bool:
+        """Remove the file; False if there was none."""
+        ...
+
+
+def recording_path(recording_sid: str, created_at: datetime) -> str:
+    """The relative path for a recording, e.g. "2030/01/RE0123....wav" (UTC year and month)."""
+    if not _SID.fullmatch(recording_sid):
+        raise StorePathError(f"not a usable recording id: {recording_sid!r}")
+    if created_at.tzinfo is None:
+        raise ValueError("created_at must be an aware datetime")
+    # UTC, not local time: a recording near midnight must land in one folder whatever the host.
+    when = created_at.astimezone(UTC)
+    return f"{when:%Y}/{when:%m}/{recording_sid}.wav"
+
+
+class LocalStore:
+    """A folder on the local disk; writes are atomic and durable (temp file, fsync, rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, relative_path: str, data: bytes) -> None:
+        """Write the file atomically: readers see the old file or the new one, never a part."""
+        target = self._resolve(relative_path)
+        self._make_dirs(target.parent)
+        # Same folder as the target: os.replace is only atomic within one file system. mkstemp
+        # creates the file readable by its owner only, which suits recordings of people.
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+        try:
+            with os.fdopen(fd, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        # The rename lives in the directory: without this a power cut can undo it.
+        _fsync_dir(target.parent)
+
+    def open(self, relative_path: str) -> BinaryIO:
+        """Open the file for reading (for streaming a replay); the caller closes it."""
+        return self._resolve(relative_path).open("rb")
+
+    def read(self, relative_path: str) -> bytes:
+        """Return the file's bytes; FileNotFoundError if there is none."""
+        return self._resolve(relative_path).read_bytes()
+
+    def exists(self, relative_path: str) -> bool:
+        """Tell whether a file is stored at the path."""
+        return self._resolve(relative_path).is_file()
+
+    def delete(self, relative_path: str) -> bool:
+        """Remove the file; False if there was none."""
+        target = self._resolve(relative_path)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(target.parent)
+        return True
+
+    def _resolve(self, relative_path: str) -> Path:
+        """The absolute path for a relative one, refusing anything that leaves the root."""
+        pure = PurePosixPath(relative_path)
+        if not relative_path or "\\" in relative_path or "\x00" in relative_path:
+            raise StorePathError(f"not a usable store path: {relative_path!r}")
+        if pure.is_absolute() or ".." in pure.parts or pure.name in ("", "."):
+            raise StorePathError(f"path leaves the store: {relative_path!r}")
+        root = self.root.resolve()
+        target = (root / pure).resolve()
+        # resolve() follows symlinks, so a link inside the root pointing out is caught here too.
+        if not target.is_relative_to(root) or target == root:
+            raise StorePathError(f"path leaves the store: {relative_path!r}")
+        return target
+
+    def _make_dirs(self, folder: Path) -> None:
+        """Create missing folders, syncing each new entry into its parent."""
+        missing: list[Path] = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for new in reversed(missing):
+            new.mkdir(exist_ok=True)
+            _fsync_dir(new.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a directory's entries to disk (POSIX; Windows cannot open a directory)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
