@@ -14,8 +14,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ivr.db import rowcount
 from ivr.flows.engine import advance, current_step
-from ivr.flows.model import Effect, Event, FlowState, Hangup, RaiseEscalation, SaveAnswer, Step
+from ivr.flows.model import (
+    Effect,
+    Event,
+    FlowState,
+    Hangup,
+    RaiseEscalation,
+    SaveAnswer,
+    Start,
+    Step,
+)
 from ivr.models import Answer, Attempt, AttemptStatus, Case, CaseOutcome, CaseStatus
 from ivr.outcome import settle
 from ivr.queue.service import raise_escalation
@@ -52,6 +62,9 @@ def apply_flow_event(
     state = state_of(attempt)
     if attempt.flow_step != expected_step or (state is not None and state.done):
         return _replay(services, attempt, state)
+    if state is None and not isinstance(event, Start):
+        # Keys for a flow that never started (its voice request was lost): nothing to apply.
+        return _replay(services, attempt, state)
     transition = advance(flow, state, event)
     # The step number in the WHERE clause is the guard: of two copies of one request (the
     # provider retries a slow webhook), only one can move the step on.
@@ -65,7 +78,7 @@ def apply_flow_event(
         )
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         session.refresh(attempt)
         return _replay(services, attempt, state_of(attempt))
     session.refresh(attempt)

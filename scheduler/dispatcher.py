@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.attempts import close_case, settle_attempt
-from ivr.db import is_postgres
+from ivr.db import is_postgres, rowcount
 from ivr.models import (
     Attempt,
     AttemptStatus,
@@ -183,7 +183,7 @@ def _claim(
         .values(status=CaseStatus.IN_CALL, attempts_made=number, next_call_at=None)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         return None  # another dispatcher got it first (only possible without SKIP LOCKED)
     attempt = Attempt(
         case_id=case.id,
@@ -250,7 +250,8 @@ def _record_refusal(
 ) -> None:
     now = services.clock()
     with services.sessions.begin() as session:
-        attempt = session.get_one(Attempt, claim.attempt_id)
+        # Locked like the webhooks lock it: a status callback for this attempt waits its turn.
+        attempt = session.get_one(Attempt, claim.attempt_id, with_for_update=True)
         attempt.error_code = exc.code
         attempt.error_message = str(exc)
         if exc.maybe_placed:
@@ -281,11 +282,14 @@ def sweep_stale(services: Services) -> int:
     swept = 0
     with services.sessions.begin() as session:
         stale = session.scalars(
-            select(Attempt).where(
+            select(Attempt)
+            .where(
                 Attempt.settled_at.is_(None),
                 Attempt.created_at < now - STALE_AFTER,
                 Attempt.status.not_in([s for s in AttemptStatus if s.terminal]),
             )
+            # A late callback settling the same attempt holds its row; skip it, it is being done.
+            .with_for_update(skip_locked=True)
         )
         for attempt in stale:
             attempt.status = AttemptStatus.ERROR

@@ -60,7 +60,7 @@ def current_step(flow: Flow, state: FlowState) -> Step:
     """What the call hears at the current node again (used when the provider replays a request)."""
     node = flow.node(state.node)
     if isinstance(node, AskNode) and not state.done:
-        return _ask_step(node, ())
+        return _ask_step(flow, node, ())
     if isinstance(node, EndNode) and node.prompt is not None:
         return Step(prompts=(node.prompt,), gather=None)
     return Step(prompts=(), gather=None)
@@ -97,7 +97,7 @@ def _input(flow: Flow, state: FlowState, event: Input) -> Transition:
 
     if state.tries < node.retries:
         again = replace(state, tries=state.tries + 1)
-        return Transition(again, _ask_step(node, (flow.reprompt,)), ())
+        return Transition(again, _ask_step(flow, node, (flow.reprompt,)), ())
 
     # Re-prompts used up: move on, keeping the question visibly unanswered.
     answers = dict(state.answers)
@@ -136,7 +136,7 @@ def _run(
             effects += (RaiseEscalation(node.reason, node.priority),)
             node_id = node.next
         elif isinstance(node, AskNode):
-            return Transition(state, _ask_step(node, prompts), effects)
+            return Transition(state, _ask_step(flow, node, prompts), effects)
         else:
             assert isinstance(node, EndNode)
             if node.prompt is not None:
@@ -147,6 +147,8 @@ def _run(
     raise FlowStateError(f"flow {flow.id!r} loops without asking anything")
 
 
-def _ask_step(node: AskNode, before: tuple[Prompt, ...]) -> Step:
+def _ask_step(flow: Flow, node: AskNode, before: tuple[Prompt, ...]) -> Step:
     width = max(len(key) for key in node.choices)
-    return Step(prompts=(*before, node.prompt), gather=Gather(width, node.timeout_s))
+    keys = [*node.choices, *([flow.agent_key] if flow.agent_key is not None else [])]
+    finish_on_key = "" if any("#" in key for key in keys) else "#"
+    return Step(prompts=(*before, node.prompt), gather=Gather(width, node.timeout_s, finish_on_key))

@@ -140,8 +140,12 @@ class _Context:
             text = raw.get(language)
             if not isinstance(text, str) or not text.strip():
                 raise self.fail(node_id, f"{what} has no text for language {language}")
-            for _, field_name, _, _ in string.Formatter().parse(text):
-                if field_name is not None and field_name not in PLACEHOLDERS:
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+            except ValueError as exc:  # an unmatched brace: format() would fail at call time
+                raise self.fail(node_id, f"{what} ({language}): {exc}") from None
+            for field_name in fields:
+                if field_name not in PLACEHOLDERS:
                     raise self.fail(
                         node_id,
                         f"{what} ({language}) names {{{field_name}}}; allowed: "
@@ -160,8 +164,12 @@ class _Context:
             if kind == "ask":
                 return self.ask(node_id, spec)
             if kind == "escalate":
+                priority = spec.get("priority")
                 return EscalateNode(
-                    node_id, str(spec["reason"]), str(spec["next"]), int(spec.get("priority", 3))
+                    node_id,
+                    str(spec["reason"]),
+                    str(spec["next"]),
+                    None if priority is None else int(priority),
                 )
             if kind == "end":
                 prompt = spec.get("prompt")

@@ -62,7 +62,7 @@ class EscalateNode:
     id: str
     reason: str
     next: str
-    priority: int = 3
+    priority: int | None = None  # None: the reason's own terms (ivr.queue.rules)
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,9 @@ class Gather:
 
     num_digits: int
     timeout_s: int
+    # Twilio ends a Gather on "#" by default and leaves it out of Digits, so a question that
+    # takes "#" as a key must turn the finish key off (an empty finishOnKey).
+    finish_on_key: str = "#"
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class SaveAnswer:
 @dataclass(frozen=True)
 class RaiseEscalation:
     reason: str
-    priority: int = 3
+    priority: int | None = None  # None: the reason's own terms (ivr.queue.rules)
 
 
 Effect = SaveAnswer | RaiseEscalation

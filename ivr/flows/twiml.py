@@ -37,6 +37,7 @@ def render(step: Step, *, language: str, context: Mapping[str, str], action_url:
         input="dtmf",
         num_digits=step.gather.num_digits,
         timeout=step.gather.timeout_s,
+        finish_on_key=step.gather.finish_on_key,
         action=action_url,
         method="POST",
         # Without it a silent caller falls through to the end of the document and is hung up on;

@@ -77,7 +77,10 @@ def _twiml(body: str) -> Response:
 def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
     """The attempt named in the URL, bound to this call; None if unknown or another call's."""
     attempt_id = _query_int("attempt")
-    attempt = session.get(Attempt, attempt_id)
+    # Callbacks for one call arrive concurrently and out of order. Each reads the attempt, decides
+    # and writes back; without the row lock a slower request would write back what it decided from
+    # a stale read (ringing over completed). SQLite needs none: BEGIN IMMEDIATE serialises writers.
+    attempt = session.get(Attempt, attempt_id, with_for_update=True)
     if attempt is None:
         log.info("unknown attempt", extra={"action": "webhook.unknown", "attempt_id": attempt_id})
         return None

@@ -28,9 +28,7 @@ def test_duplicate_name_is_refused(sessions: sessionmaker[Session], clock: FakeC
         factories.campaign(session, clock.now)
 
 
-def test_unknown_option_lists_valid_keys(
-    sessions: sessionmaker[Session], clock: FakeClock
-) -> None:
+def test_unknown_option_lists_valid_keys(sessions: sessionmaker[Session], clock: FakeClock) -> None:
     with sessions.begin() as session, pytest.raises(OptionError) as info:
         create_campaign(
             session,
@@ -43,9 +41,7 @@ def test_unknown_option_lists_valid_keys(
     assert "retry_spacing" in str(info.value)
 
 
-def test_unknown_campaign_lists_existing(
-    sessions: sessionmaker[Session], clock: FakeClock
-) -> None:
+def test_unknown_campaign_lists_existing(sessions: sessionmaker[Session], clock: FakeClock) -> None:
     with sessions.begin() as session:
         factories.campaign(session, clock.now, name="ward-7")
     with sessions.begin() as session, pytest.raises(CampaignError, match="ward-7"):

@@ -1,0 +1,350 @@
+"""The flow engine on the shipped post-discharge flow: every branch, the retry rules, misuse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ivr.flows.engine import FlowStateError, advance, current_step, start
+from ivr.flows.loader import load_shipped_flow
+from ivr.flows.model import (
+    AskNode,
+    Choice,
+    EndNode,
+    Flow,
+    FlowOutcome,
+    FlowState,
+    Gather,
+    Hangup,
+    Input,
+    Prompt,
+    RaiseEscalation,
+    SaveAnswer,
+    SayNode,
+    Start,
+    Step,
+    Transition,
+)
+
+FLOW = load_shipped_flow("post-discharge")
+
+
+def prompt_of(node_id: str) -> Prompt:
+    """The prompt of a node of the shipped flow."""
+    node = FLOW.node(node_id)
+    assert isinstance(node, AskNode | EndNode | SayNode)
+    assert node.prompt is not None
+    return node.prompt
+
+
+def run(*keys: str) -> list[Transition]:
+    """Start the flow and press each entry of keys in turn ("" is silence)."""
+    transitions = [start(FLOW)]
+    for digits in keys:
+        transitions.append(advance(FLOW, transitions[-1].state, Input(digits)))
+    return transitions
+
+
+def ask_step(node_id: str, *before: Prompt) -> Step:
+    """The step that asks a node's question of the shipped flow."""
+    node = FLOW.node(node_id)
+    assert isinstance(node, AskNode)
+    return Step((*before, node.prompt), Gather(num_digits=1, timeout_s=node.timeout_s))
+
+
+def end_step(node_id: str) -> Step:
+    """The step that says an end node's prompt and hangs up."""
+    return Step((prompt_of(node_id),), gather=None)
+
+
+def effects_of(transitions: list[Transition]) -> list[object]:
+    """Every effect of a run, in order."""
+    return [effect for t in transitions for effect in t.effects]
+
+
+def test_start_asks_who_answered_with_a_one_key_gather() -> None:
+    """The flow opens on the identity question, gathering one key, with a blank state."""
+    transition = start(FLOW)
+    assert ask_step("identify") == transition.step
+    assert FlowState(node="identify") == transition.state
+    assert () == transition.effects
+    assert not transition.state.done
+
+
+def test_confirming_identity_moves_to_recovery_and_marks_identified() -> None:
+    """Key 1 at the identity question identifies the contact and asks about recovery."""
+    _, after = run("1")
+    assert ask_step("recovery") == after.step
+    assert after.state.identified
+    assert after.state.reached
+    assert "recovery" == after.state.node
+    assert () == after.effects  # "are you X?" keeps no answer
+
+
+@pytest.mark.parametrize(
+    ("keys", "answers", "escalations"),
+    [
+        (
+            ("1", "1", "1", "5"),
+            {"recovery": "better", "medication": "yes", "satisfaction": "5"},
+            [],
+        ),
+        (("1", "2", "1", "4"), {"recovery": "same", "medication": "yes", "satisfaction": "4"}, []),
+        (
+            ("1", "1", "1", "3"),
+            {"recovery": "better", "medication": "yes", "satisfaction": "3"},
+            [],
+        ),
+        (
+            ("1", "3", "1", "5"),
+            {"recovery": "worse", "medication": "yes", "satisfaction": "5"},
+            ["clinical_concern"],
+        ),
+        (
+            ("1", "1", "2", "5"),
+            {"recovery": "better", "medication": "no", "satisfaction": "5"},
+            ["clinical_concern"],
+        ),
+        (
+            # A low rating is followed by the offer of a call back, here declined.
+            ("1", "1", "1", "2", "2"),
+            {
+                "recovery": "better",
+                "medication": "yes",
+                "satisfaction": "2",
+                "callback_wanted": "no",
+            },
+            ["low_satisfaction"],
+        ),
+        (
+            ("1", "3", "2", "1", "1"),
+            {
+                "recovery": "worse",
+                "medication": "no",
+                "satisfaction": "1",
+                "callback_wanted": "yes",
+            },
+            ["clinical_concern", "clinical_concern", "low_satisfaction", "requested_agent"],
+        ),
+    ],
+)
+def test_answered_survey_completes_with_answers_and_escalations(
+    keys: tuple[str, ...], answers: dict[str, str], escalations: list[str]
+) -> None:
+    """Each key of each question saves its value and raises the escalations the flow names."""
+    transitions = run(*keys)
+    last = transitions[-1]
+    assert FlowOutcome.COMPLETED == last.state.outcome
+    assert answers == dict(last.state.answers)
+    wanted_callback = answers.get("callback_wanted") == "yes"
+    assert end_step("callback_closing" if wanted_callback else "closing") == last.step
+    effects = effects_of(transitions)
+    assert [SaveAnswer(q, v) for q, v in answers.items()] == [
+        e for e in effects if isinstance(e, SaveAnswer)
+    ]
+    assert escalations == [e.reason for e in effects if isinstance(e, RaiseEscalation)]
+
+
+def test_someone_else_answering_ends_as_wrong_person() -> None:
+    """Key 2 at the identity question thanks, hangs up and raises wrong_person."""
+    _, after = run("2")
+    assert FlowOutcome.WRONG_PERSON == after.state.outcome
+    assert end_step("wrong_person_end") == after.step
+    assert (RaiseEscalation("wrong_person"),) == after.effects
+    assert not after.state.identified
+    assert after.state.reached
+
+
+def test_invalid_key_reprompts_then_moves_on_when_retries_are_used_up() -> None:
+    """A key the question does not know re-asks once (with the apology), then gives up."""
+    _, first, second = run("9", "8")
+    assert ask_step("identify", FLOW.reprompt) == first.step
+    assert 1 == first.state.tries
+    assert "identify" == first.state.node
+    assert () == first.effects
+    assert FlowOutcome.NO_RESPONSE == second.state.outcome
+    assert end_step("no_response_end") == second.step
+    assert not second.state.reached
+
+
+def test_valid_key_after_an_invalid_one_resets_the_tries() -> None:
+    """After a re-prompt a valid key is taken and the next question gets fresh retries."""
+    transitions = run("7", "1", "9")
+    assert "recovery" == transitions[2].state.node
+    assert 0 == transitions[2].state.tries
+    assert ask_step("recovery", FLOW.reprompt) == transitions[3].step
+    assert 1 == transitions[3].state.tries
+
+
+def test_silence_at_a_question_reprompts_then_saves_no_answer_and_moves_on() -> None:
+    """Silence counts like an invalid key; once used up, the answer is kept as None."""
+    *_, reprompted, moved = run("1", "", "")
+    assert ask_step("recovery", FLOW.reprompt) == reprompted.step
+    assert ask_step("medication") == moved.step
+    assert (SaveAnswer("recovery", None),) == moved.effects
+    assert {"recovery": None} == dict(moved.state.answers)
+    assert 0 == moved.state.tries
+
+
+def test_silence_at_identity_ends_as_no_response() -> None:
+    """Nobody pressing anything at the identity question goes to on_no_input (no_response)."""
+    *_, last = run("", "")
+    assert FlowOutcome.NO_RESPONSE == last.state.outcome
+    assert () == last.effects
+
+
+def test_silence_through_every_question_still_completes_with_blank_answers() -> None:
+    """An identified caller who never answers hears every question and completes blank."""
+    last = run("1", "", "", "", "", "", "")[-1]
+    assert FlowOutcome.COMPLETED == last.state.outcome
+    assert {"recovery": None, "medication": None, "satisfaction": None} == dict(last.state.answers)
+
+
+@pytest.mark.parametrize("keys", [("0",), ("1", "0"), ("1", "2", "1", "0")])
+def test_agent_key_at_any_question_hands_over_to_a_person(keys: tuple[str, ...]) -> None:
+    """Key 0 ends the flow as requested_agent and raises a priority-2 escalation."""
+    last = run(*keys)[-1]
+    assert FlowOutcome.REQUESTED_AGENT == last.state.outcome
+    assert (RaiseEscalation("requested_agent", priority=2),) == last.effects
+    assert end_step("agent_end") == last.step
+    assert last.state.reached
+
+
+def test_agent_key_after_a_reprompt_still_hands_over() -> None:
+    """The agent key wins even when the question was just re-asked."""
+    last = run("1", "9", "0")[-1]
+    assert FlowOutcome.REQUESTED_AGENT == last.state.outcome
+
+
+def test_hangup_before_identification_is_no_response() -> None:
+    """A hang-up at the identity question: not reached, nothing escalated, nothing said."""
+    state = start(FLOW).state
+    transition = advance(FLOW, state, Hangup())
+    assert FlowOutcome.NO_RESPONSE == transition.state.outcome
+    assert transition.step is None
+    assert () == transition.effects
+
+
+def test_hangup_after_identification_is_partial_and_escalates() -> None:
+    """A hang-up mid-survey keeps the answers, ends as partial and raises the hang-up reason."""
+    state = run("1", "3")[-1].state
+    transition = advance(FLOW, state, Hangup())
+    assert FlowOutcome.PARTIAL == transition.state.outcome
+    assert (RaiseEscalation(FLOW.hangup_reason),) == transition.effects
+    assert {"recovery": "worse"} == dict(transition.state.answers)
+    assert transition.step is None
+
+
+def test_hangup_after_the_flow_ended_changes_nothing() -> None:
+    """The final status callback of a completed call leaves its outcome alone."""
+    state = run("1", "1", "1", "5")[-1].state
+    transition = advance(FLOW, state, Hangup())
+    assert state == transition.state
+    assert () == transition.effects
+    assert transition.step is None
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "message"),
+    [
+        (FlowState(node="identify"), Start(), "already started"),
+        (None, Input("1"), "not started"),
+        (None, Hangup(), "not started"),
+        (FlowState(node="closing", outcome=FlowOutcome.COMPLETED), Input("1"), "has ended"),
+        (FlowState(node="closing"), Input("1"), "takes no input"),
+    ],
+)
+def test_events_that_do_not_fit_the_state_raise(
+    state: FlowState | None, event: Start | Input | Hangup, message: str
+) -> None:
+    """Misuse is a FlowStateError, never a silent change."""
+    with pytest.raises(FlowStateError, match=message):
+        advance(FLOW, state, event)
+
+
+def test_a_say_loop_without_questions_is_refused() -> None:
+    """A graph that never asks (which the loader rejects) cannot make the engine spin."""
+    hello = Prompt({"en-US": "hi"})
+    flow = Flow(
+        id="loop",
+        languages=("en-US",),
+        start="a",
+        nodes={"a": SayNode("a", hello, "b"), "b": SayNode("b", hello, "a")},
+        reprompt=hello,
+    )
+    with pytest.raises(FlowStateError, match="loops"):
+        start(flow)
+
+
+def test_say_nodes_before_a_question_are_said_in_order() -> None:
+    """Say nodes on the way to a question put their prompts before the question's."""
+    one, two, question = (Prompt({"en-US": t}) for t in ("one", "two", "q?"))
+    flow = Flow(
+        id="say",
+        languages=("en-US",),
+        start="s1",
+        nodes={
+            "s1": SayNode("s1", one, "s2"),
+            "s2": SayNode("s2", two, "ask"),
+            "ask": AskNode("ask", question, {"12": Choice("x", "end")}, "end", timeout_s=4),
+            "end": EndNode("end", FlowOutcome.COMPLETED),
+        },
+        reprompt=one,
+    )
+    transition = start(flow)
+    assert Step((one, two, question), Gather(num_digits=2, timeout_s=4)) == transition.step
+    assert Step((), None) == advance(flow, transition.state, Input("12")).step
+
+
+@pytest.mark.parametrize("keys", [(), ("1",), ("1", "9"), ("1", "3", ""), ("1", "3", "2", "1")])
+def test_state_survives_a_json_round_trip(keys: tuple[str, ...]) -> None:
+    """The state saved on the attempt reads back equal, at every point of a call."""
+    state = run(*keys)[-1].state
+    assert state == FlowState.from_json(json.loads(json.dumps(state.to_json())))
+
+
+def test_current_step_repeats_the_question_without_the_apology() -> None:
+    """A replayed request hears the current question again."""
+    state = run("1", "9")[-1].state
+    assert ask_step("recovery") == current_step(FLOW, state)
+
+
+def test_current_step_after_the_end_repeats_the_goodbye() -> None:
+    """A replay after the flow ended says goodbye again and hangs up."""
+    state = run("2")[-1].state
+    assert end_step("wrong_person_end") == current_step(FLOW, state)
+
+
+def test_post_discharge_questions_keep_the_default_finish_key() -> None:
+    """No post-discharge key uses "#", so Twilio's default finish key stays on."""
+    gather = start(FLOW).step
+    assert gather is not None and gather.gather is not None
+    assert "#" == gather.gather.finish_on_key
+
+
+def test_a_question_that_takes_hash_turns_the_finish_key_off() -> None:
+    """Twilio drops a finishing "#" from Digits; a "#" choice needs finishOnKey="" to arrive."""
+    question = Prompt({"en-US": "press hash"})
+    flow = Flow(
+        id="hash",
+        languages=("en-US",),
+        start="ask",
+        nodes={
+            "ask": AskNode("ask", question, {"#": Choice("hash", "end")}, "end"),
+            "end": EndNode("end", FlowOutcome.COMPLETED),
+        },
+        reprompt=question,
+    )
+    transition = start(flow)
+    assert Gather(num_digits=1, timeout_s=6, finish_on_key="") == (
+        transition.step.gather if transition.step else None
+    )
+    assert FlowOutcome.COMPLETED == advance(flow, transition.state, Input("#")).state.outcome
+
+
+def test_key_escalations_leave_the_priority_to_the_reasons_terms() -> None:
+    """A key's escalation carries no priority of its own (clinical concern is urgent by terms)."""
+    _, _, worse = run("1", "3")
+    expected = (SaveAnswer("recovery", "worse"), RaiseEscalation("clinical_concern", priority=None))
+    assert expected == worse.effects
