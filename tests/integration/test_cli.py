@@ -1,0 +1,181 @@
+"""The `ivr` commands as a user runs them: environment in, text or JSON out, exit status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from click.testing import CliRunner, Result
+
+from ivr.cli import main
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_BASE_URL, SECRET_KEY
+
+API = "http://127.0.0.1:9"  # never reached: `responses` answers
+CSV_HEADER = "external_ref,name,phone,discharge_date,department,ward\n"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in list(__import__("os").environ):
+        if name.startswith(("IVR_", "TWILIO_")):
+            monkeypatch.delenv(name)
+    return {
+        "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "IVR_RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "IVR_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "IVR_SECRET_KEY": SECRET_KEY,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_API_BASE_URL": API,
+    }
+
+
+@pytest.fixture
+def ivr(env: dict[str, str]) -> Iterator[Any]:
+    runner = CliRunner()
+
+    def run(*args: str, **extra_env: str) -> Result:
+        return runner.invoke(main, list(args), env={**env, **extra_env}, catch_exceptions=False)
+
+    yield run
+
+
+def ready(ivr: Any, tmp_path: Path, rows: str) -> Path:
+    assert ivr("db", "upgrade").exit_code == 0
+    created = ivr("campaigns", "create", "--template", "post-discharge", "--name", "ward-7")
+    assert created.exit_code == 0, created.output
+    path = tmp_path / "cases.csv"
+    path.write_text(CSV_HEADER + rows, encoding="utf-8")
+    return path
+
+
+def test_every_command_explains_itself(ivr: Any) -> None:
+    commands = [
+        ("demo",),
+        ("db", "upgrade"),
+        ("campaigns", "create"),
+        ("campaigns", "list"),
+        ("cases", "import"),
+        ("dial",),
+        ("serve",),
+        ("report",),
+        ("queue", "list"),
+        ("recordings", "fetch"),
+    ]
+    for command in commands:
+        result = ivr(*command, "--help")
+        assert result.exit_code == 0, command
+        assert "Usage:" in result.output
+    assert "IVR_CPS" in ivr("dial", "--help").output
+    assert "retry_spacing" in ivr("campaigns", "create", "--help").output
+
+
+def test_commands_refuse_a_database_that_is_not_migrated(ivr: Any) -> None:
+    result = ivr("campaigns", "list")
+    assert result.exit_code == 1
+    assert "ivr db upgrade" in result.output
+
+
+def test_db_upgrade_twice_says_it_is_current(ivr: Any) -> None:
+    assert "upgraded" in ivr("db", "upgrade").output
+    assert "already at revision" in ivr("db", "upgrade").output
+
+
+def test_bad_environment_is_reported_in_one_message(ivr: Any) -> None:
+    result = ivr("db", "upgrade", IVR_CPS="fast", TWILIO_ACCOUNT_SID="nope")
+    assert result.exit_code == 2
+    assert "IVR_CPS" in result.output and "TWILIO_ACCOUNT_SID" in result.output
+
+
+def test_campaign_options_are_checked_and_listed(ivr: Any, tmp_path: Path) -> None:
+    ready(ivr, tmp_path, "")
+    bad = ivr(
+        "campaigns", "create", "--template", "post-discharge", "--name", "x", "--set", "colour=red"
+    )
+    assert bad.exit_code == 1
+    assert "colour" in bad.output and "max_attempts" in bad.output
+    worse = ivr(
+        "campaigns", "create", "--template", "post-discharge", "--name", "y",
+        "--set", "windows=25:00-26:00",
+    )  # fmt: skip
+    assert worse.exit_code == 1 and "windows" in worse.output
+    good = ivr(
+        "campaigns", "create", "--template", "post-discharge", "--name", "z",
+        "--set", "max_attempts=4", "--set", "retry_spacing=3h", "--set", "offset=72h",
+    )  # fmt: skip
+    assert good.exit_code == 0, good.output
+    listed = json.loads(ivr("campaigns", "list", "--format", "json").output)
+    assert [c["name"] for c in listed] == ["ward-7", "z"]
+    assert listed[1]["options"]["max_attempts"] == "4"
+    assert listed[1]["options"]["offset"] == "3d"
+    assert "ward-7" in ivr("campaigns", "list").output
+
+
+def test_import_reports_bad_lines_and_keeps_the_good(ivr: Any, tmp_path: Path) -> None:
+    path = ready(
+        ivr,
+        tmp_path,
+        "A-1,测试患者一,+12025550123,2029-12-31,Cardiology,W3\n"
+        "A-2,测试患者二,not-a-phone,2029-12-31,Cardiology,W3\n"
+        "A-3,测试患者三,+12025550124,2029-12-31,Cardiology,ICU\n",
+    )
+    result = ivr("cases", "import", str(path), "--campaign", "ward-7")
+    assert result.exit_code == 1  # some lines were refused: a script must notice
+    assert "2 imported (1 excluded" in result.output
+    assert "line 3" in result.output and "phone" in result.output
+    again = ivr("cases", "import", str(path), "--campaign", "ward-7")
+    assert "0 imported" in again.output and "2 duplicates" in again.output
+    unknown = ivr("cases", "import", str(path), "--campaign", "ward-9")
+    assert unknown.exit_code == 1 and "ward-7" in unknown.output
+
+
+def test_import_refuses_a_file_without_the_columns(ivr: Any, tmp_path: Path) -> None:
+    ready(ivr, tmp_path, "")
+    path = tmp_path / "wrong.csv"
+    path.write_text("ref,who\n1,2\n", encoding="utf-8")
+    result = ivr("cases", "import", str(path), "--campaign", "ward-7")
+    assert result.exit_code == 1 and "missing required column" in result.output
+
+
+@responses.activate
+def test_dial_once_then_report_and_queue(ivr: Any, tmp_path: Path) -> None:
+    path = ready(
+        ivr,
+        tmp_path,
+        # Discharged long ago: the 10-day deadline has passed, so the case is closed unreached.
+        "B-1,测试患者一,+12025550125,2020-01-01,Cardiology,W3\n",
+    )
+    assert ivr("cases", "import", str(path), "--campaign", "ward-7").exit_code == 0
+    dialled = ivr("dial", "--once")
+    assert dialled.exit_code == 0, dialled.output
+    assert "claimed 0" in dialled.output
+    report = json.loads(ivr("report", "--campaign", "ward-7", "--format", "json").output)
+    assert report["cases"] == 1 and report["attempted"] == 0
+    assert report["escalations"] == {"unreachable": 1}
+    queue = json.loads(ivr("queue", "list", "--format", "json").output)
+    assert [(q["external_ref"], q["reason"], q["status"]) for q in queue] == [
+        ("B-1", "unreachable", "open")
+    ]
+    assert queue[0]["due"].endswith("Z")
+    assert "B-1" in ivr("queue", "list").output
+    assert "cases" in ivr("report", "--campaign", "ward-7").output
+
+
+def test_dial_and_serve_refuse_without_twilio_settings(ivr: Any, tmp_path: Path) -> None:
+    ready(ivr, tmp_path, "")
+    no_token = ivr("dial", "--once", TWILIO_AUTH_TOKEN="")
+    assert no_token.exit_code == 2 and "TWILIO_AUTH_TOKEN" in no_token.output
+    no_url = ivr("serve", IVR_PUBLIC_BASE_URL="")
+    assert no_url.exit_code == 2 and "IVR_PUBLIC_BASE_URL" in no_url.output
+
+
+def test_recordings_fetch_with_nothing_pending(ivr: Any, tmp_path: Path) -> None:
+    ready(ivr, tmp_path, "")
+    result = ivr("recordings", "fetch")
+    assert result.exit_code == 0, result.output
+    assert "stored 0" in result.output
