@@ -21,6 +21,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:":
+        # Every transaction takes the write lock (below), so a second connection in this process
+        # could only wait for it inside SQLite's busy handler, which sleeps in steps of up to
+        # 100 ms while the lock may already be free. One pooled connection makes the threads of
+        # a process queue in Python instead and hand over at once; other processes still wait
+        # on the busy timeout.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
