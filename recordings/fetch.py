@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from ivr.db import rowcount
 from ivr.models import Recording, RecordingStatus
@@ -155,6 +155,15 @@ def _claim(
         )
 
 
+def _still_ours(claim: _Claim) -> tuple[ColumnElement[bool], ...]:
+    """The row is still pending under our lease: no other run has taken it over."""
+    return (
+        Recording.id == claim.id,
+        Recording.status == RecordingStatus.PENDING,
+        Recording.next_fetch_at == claim.lease_until,
+    )
+
+
 def _fetch(services: Services, telephony: Telephony, claim: _Claim, report: FetchReport) -> bool:
     """Download, verify and store one recording; True once its row is STORED."""
     try:
@@ -178,11 +187,7 @@ def _fetch(services: Services, telephony: Telephony, claim: _Claim, report: Fetc
     with services.sessions.begin() as session:
         moved = session.execute(
             update(Recording)
-            .where(
-                Recording.id == claim.id,
-                Recording.status == RecordingStatus.PENDING,
-                Recording.next_fetch_at == claim.lease_until,
-            )
+            .where(*_still_ours(claim))
             .values(
                 status=RecordingStatus.STORED,
                 sha256=checksum,
@@ -244,11 +249,7 @@ def _record_failure(
     with services.sessions.begin() as session:
         session.execute(
             update(Recording)
-            .where(
-                Recording.id == claim.id,
-                Recording.status == RecordingStatus.PENDING,
-                Recording.next_fetch_at == claim.lease_until,
-            )
+            .where(*_still_ours(claim))
             .values(
                 fetch_tries=tries,
                 last_error=message,
