@@ -331,8 +331,9 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 def dial(once: bool) -> None:
     """Call the cases that are due, inside their calling windows; runs until stopped.
 
-    Every IVR_TICK_SECONDS it claims due cases and places their calls at IVR_CPS; every 30 s it
-    fetches finished recordings. Stop it with Ctrl-C or SIGTERM: a pass in progress finishes.
+    Every IVR_TICK_SECONDS it claims due cases and places their calls at IVR_CPS; every 15 ticks
+    (30 s by default) it fetches finished recordings. Stop it with Ctrl-C or SIGTERM: a pass
+    in progress finishes.
     """
     from scheduler.dispatcher import MonotonicPacer, dispatch_once
     from scheduler.runner import run_until_stopped

@@ -15,7 +15,7 @@ from scheduler.dispatcher import Pacer, dispatch_once
 
 log = logging.getLogger(__name__)
 
-RECORDINGS_EVERY_S = 30.0
+RECORDINGS_EVERY_TICKS = 15  # every 30 s at the default 2 s tick
 
 
 def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
@@ -48,7 +48,7 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
     scheduler.add_job(
         _guarded("recordings", lambda: fetch_due(services)),
         "interval",
-        seconds=max(tick, RECORDINGS_EVERY_S),
+        seconds=tick * RECORDINGS_EVERY_TICKS,
         id="recordings",
         **common,
     )
