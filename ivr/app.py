@@ -32,9 +32,11 @@ def create_app(
     app.config["SECRET_KEY"] = settings.secret_key
     app.extensions["ivr"] = services
 
+    from ivr.webhooks.prompts import bp as prompts
     from ivr.webhooks.routes import bp as webhooks
 
     app.register_blueprint(webhooks)
+    app.register_blueprint(prompts)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -516,3 +516,13 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
             cells.append(row["campaign"])
         table.add_row(*cells)
     console.print(table)
+
+
+def _register() -> None:
+    # Command groups that live beside the code they drive.
+    from ivr.prompts_cli import prompts
+
+    main.add_command(prompts)
+
+
+_register()

@@ -26,6 +26,7 @@ class Settings:
     database_url: str = "sqlite:///var/ivr.db"
     public_base_url: str = ""
     recordings_dir: Path = Path("var/recordings")
+    prompts_dir: Path = Path("var/prompts")  # prepared audio prompts, one folder per flow
     secret_key: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = field(default="", repr=False)
@@ -69,6 +70,7 @@ _ENV_OF = {
     "database_url": "IVR_DATABASE_URL",
     "public_base_url": "IVR_PUBLIC_BASE_URL",
     "recordings_dir": "IVR_RECORDINGS_DIR",
+    "prompts_dir": "IVR_PROMPTS_DIR",
     "secret_key": "IVR_SECRET_KEY",
     "twilio_account_sid": "TWILIO_ACCOUNT_SID",
     "twilio_auth_token": "TWILIO_AUTH_TOKEN",
@@ -126,6 +128,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["twilio_api_base_url"] = _http_url(api, "TWILIO_API_BASE_URL", problems)
     if (folder := get("recordings_dir")) is not None:
         values["recordings_dir"] = Path(folder)
+    if (folder := get("prompts_dir")) is not None:
+        values["prompts_dir"] = Path(folder)
     if (secret := get("secret_key")) is not None:
         if len(secret) < 16:
             problems.append("IVR_SECRET_KEY must be at least 16 characters")

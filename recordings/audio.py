@@ -1,10 +1,13 @@
-"""Audio checks with pydub: is this really a WAV file, and how long is it?"""
+"""Audio with pydub: is this really a WAV file and how long is it; prompts made phone-ready."""
 
 from __future__ import annotations
 
+import io
+import shutil
 import struct
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 # pydub imports audioop (deprecated since 3.11) and warns at import when ffmpeg is missing; WAV
 # needs neither, so keep both warnings out of the logs of every process that imports this.
@@ -54,3 +57,44 @@ def inspect_wav(data: bytes) -> AudioInfo:
         channels=int(segment.channels),
         sample_rate=int(segment.frame_rate),
     )
+
+
+PROMPT_RATE = 8000  # what the phone network carries; Twilio would resample anything else
+PROMPT_TARGET_DBFS = -20.0  # average loudness every prompt is brought to
+PROMPT_PEAK_LIMIT_DBFS = -1.0  # never amplify a peak past this: clipping sounds worse than quiet
+PROMPT_SOURCES = (".wav", ".mp3", ".m4a")
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A prompt converted for the phone: mono 8 kHz 16-bit WAV at a common loudness."""
+
+    wav: bytes
+    duration_s: float
+    gain_db: float
+
+
+def prepare_prompt(path: Path) -> PreparedPrompt:
+    """Convert a recorded prompt (wav, mp3 or m4a) to what telephony plays well.
+
+    WAV is read by pydub itself; mp3 and m4a need ffmpeg on the PATH (AudioError says so).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in PROMPT_SOURCES:
+        raise AudioError(f"{path.name}: not a prompt source ({', '.join(PROMPT_SOURCES)})")
+    if suffix != ".wav" and shutil.which("ffmpeg") is None:
+        raise AudioError(f"{path.name}: reading {suffix} needs ffmpeg, which is not installed")
+    try:
+        # Opened here: given a path, pydub's WAV reader leaves the file open.
+        with path.open("rb") as stream:
+            segment = AudioSegment.from_file(stream, format=suffix.lstrip("."))
+    except Exception as exc:  # pydub and ffmpeg fail in many shapes; the name is what helps
+        raise AudioError(f"{path.name}: unreadable audio ({type(exc).__name__})") from exc
+    if len(segment) == 0 or segment.dBFS == float("-inf"):
+        raise AudioError(f"{path.name}: the recording is empty or silent")
+    segment = segment.set_channels(1).set_frame_rate(PROMPT_RATE).set_sample_width(2)
+    gain = min(PROMPT_TARGET_DBFS - segment.dBFS, PROMPT_PEAK_LIMIT_DBFS - segment.max_dBFS)
+    segment = segment.apply_gain(gain)
+    buffer = io.BytesIO()
+    segment.export(buffer, format="wav")
+    return PreparedPrompt(buffer.getvalue(), float(segment.duration_seconds), round(gain, 2))
