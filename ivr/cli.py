@@ -412,6 +412,39 @@ def recordings_fetch() -> None:
         sys.exit(1)
 
 
+@recordings.command("verify")
+@FORMAT
+def recordings_verify(fmt: str) -> None:
+    """Re-hash every stored recording; report missing, altered and unreferenced files.
+
+    Exits 1 if anything is found. Reads IVR_DATABASE_URL and IVR_RECORDINGS_DIR.
+    """
+    from dataclasses import asdict
+
+    from recordings.store import LocalStore
+    from recordings.verify import verify_store
+
+    current = settings()
+    svc = services_for(current)
+    report = verify_store(svc.sessions, LocalStore(current.recordings_dir))
+    if fmt == "json":
+        emit_json(
+            {
+                "checked": report.checked,
+                "intact": report.intact,
+                "findings": [asdict(f) for f in report.findings],
+            }
+        )
+    else:
+        for finding in report.findings:
+            sid = f" ({finding.recording_sid})" if finding.recording_sid else ""
+            detail = f": {finding.detail}" if finding.detail else ""
+            out.print(f"  {finding.kind:12} {finding.path}{sid}{detail}", soft_wrap=True)
+        out.print(str(report))
+    if not report.ok:
+        sys.exit(1)
+
+
 # --- report, queue ----------------------------------------------------------------------------
 
 

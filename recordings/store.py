@@ -6,9 +6,11 @@ recording was made and the provider's recording id (see `recording_path`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
@@ -100,6 +102,25 @@ class LocalStore:
             return False
         _fsync_dir(target.parent)
         return True
+
+    def files(self) -> Iterator[str]:
+        """Every file under the root as a relative path, temporary files included, sorted."""
+        root = self.root.resolve()
+        if not root.is_dir():
+            return
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                yield path.relative_to(root).as_posix()
+
+    def digest(self, relative_path: str) -> tuple[str, int]:
+        """SHA-256 (hex) and size of a stored file, read in chunks; FileNotFoundError if none."""
+        sha = hashlib.sha256()
+        size = 0
+        with self._resolve(relative_path).open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                sha.update(chunk)
+                size += len(chunk)
+        return sha.hexdigest(), size
 
     def _resolve(self, relative_path: str) -> Path:
         """The absolute path for a relative one, refusing anything that leaves the root."""
