@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ivr.calendar import CalendarDataMissingError, WorkCalendar
 from ivr.models import Case, Escalation, EscalationStatus
 from ivr.queue.rules import due_at, terms_for
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def default_calendar() -> WorkCalendar:
+    """China's working days in Asia/Shanghai, with no deployment overrides."""
+    return WorkCalendar("CN")
+
+
+def escalation_due_at(
+    reason: str, now: datetime, calendar: WorkCalendar, *, case_id: int | None = None
+) -> datetime:
+    """An escalation's deadline; estimated, and logged so, where the calendar has no data."""
+    try:
+        return due_at(reason, now, calendar)
+    except CalendarDataMissingError as missing:
+        # Refusing the escalation would lose it; an estimate (statutory holidays only, which errs
+        # early) that says so in the log lets an operator correct the calendar and the deadline.
+        log.warning(
+            "escalation deadline estimated: %s",
+            missing,
+            extra={
+                "action": "escalation.due_estimated",
+                "case_id": case_id,
+                "reason": reason,
+                "region": missing.region,
+                "year": missing.year,
+            },
+        )
+        return due_at(reason, now, calendar.estimating())
 
 
 def raise_escalation(
@@ -21,8 +55,12 @@ def raise_escalation(
     attempt_id: int | None = None,
     priority: int | None = None,
     detail: str | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> None:
-    """Open an escalation, or add to the open one for the same case and reason."""
+    """Open an escalation, or add to the open one for the same case and reason.
+
+    Working-day terms count in `calendar` (default: China, Asia/Shanghai, no overrides).
+    """
     terms = terms_for(reason)
     row = Escalation(
         case_id=case_id,
@@ -30,7 +68,7 @@ def raise_escalation(
         reason=reason,
         priority=priority if priority is not None else terms.priority,
         detail=detail,
-        due_at=due_at(reason, now),
+        due_at=escalation_due_at(reason, now, calendar or default_calendar(), case_id=case_id),
         created_at=now,
         updated_at=now,
     )
