@@ -5,6 +5,7 @@ Exceptions::
     TelephonyError            provider said no or could not be reached
         permanent=True        never retry (bad number, ...)
         maybe_placed=True     the call may exist anyway (a 5xx or timeout after the create)
+        RecordingNotLiveError the call has ended or records nothing now: nothing to pause/resume
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class TelephonyError(Exception):
         self.maybe_placed = maybe_placed
 
 
+class RecordingNotLiveError(TelephonyError):
+    """The call has ended, or has no recording running, so its recording cannot be changed."""
+
+
 class Telephony(Protocol):
     """A provider that places calls and hands over recordings."""
 
@@ -69,4 +74,17 @@ class Telephony(Protocol):
 
     def delete_recording(self, recording_sid: str) -> None:
         """Delete the provider's copy; a copy already gone is not an error."""
+        ...
+
+    def pause_recording(self, call_sid: str) -> None:
+        """Pause the call's running recording; the paused span is kept as silence.
+
+        Raise RecordingNotLiveError if the call has ended or records nothing (safe to ignore:
+        nothing is being recorded), TelephonyError for any other failure (the recording may
+        still be running).
+        """
+        ...
+
+    def resume_recording(self, call_sid: str) -> None:
+        """Resume the call's paused recording; errors as for pause_recording."""
         ...

@@ -18,7 +18,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from ivr.privacy import redact_phones
-from ivr.telephony.port import CallRequest, PlacedCall, TelephonyError
+from ivr.telephony.port import CallRequest, PlacedCall, RecordingNotLiveError, TelephonyError
 
 T = TypeVar("T")
 
@@ -34,6 +34,14 @@ BACKOFF_429_BASE_S = 1.0  # 1, 2, 4, 8 s with the default four retries
 DOWNLOAD_RETRIES = 2
 DOWNLOAD_BACKOFF_BASE_S = 0.5
 
+# Recording updates are made from inside a webhook handler, and Twilio waits 15 s for a webhook's
+# answer by default: two retries (1 + 2 s of backoff) still leave time to answer it.
+RECORDING_UPDATE_429_RETRIES = 2
+# The call's active recording, whatever its sid (Twilio's documented alias).
+CURRENT_RECORDING = "Twilio.CURRENT"
+# 21220 "Invalid call state": a realtime operation on a call that is no longer in progress.
+CALL_NOT_IN_PROGRESS_CODE = 21220
+
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 RECORDING_EVENTS = ("completed", "absent")
 
@@ -42,7 +50,7 @@ _TWILIO_ERRORS = (TwilioRestException, TwilioServiceException)
 
 
 class TwilioTelephony:
-    """Places calls and fetches recordings through Twilio's REST API (or one that mimics it)."""
+    """Places calls and handles recordings through Twilio's REST API (or one that mimics it)."""
 
     def __init__(
         self,
@@ -168,15 +176,47 @@ class TwilioTelephony:
                 f"could not delete recording {recording_sid} ({type(exc).__name__})"
             ) from exc
 
-    def _retry_429(self, send: Callable[[], T]) -> T:
+    def pause_recording(self, call_sid: str) -> None:
+        """Pause the call's active recording; the paused span stays in it as silence."""
+        # silence, not skip: the kept audio still lasts as long as the call, so a listener (or a
+        # dispute) sees where and for how long the recording was paused.
+        self._update_recording(call_sid, "paused", pause_behavior="silence")
+
+    def resume_recording(self, call_sid: str) -> None:
+        """Resume the call's paused recording."""
+        self._update_recording(call_sid, "in-progress")
+
+    def _update_recording(self, call_sid: str, status: str, **fields: str) -> None:
+        """POST Calls/{call_sid}/Recordings/Twilio.CURRENT.json with Status (and PauseBehavior)."""
+        action = f"set the recording of call {call_sid} to {status}"
+        recording = self._client.calls(call_sid).recordings(CURRENT_RECORDING)
+        try:
+            self._retry_429(
+                lambda: recording.update(status=status, **fields),
+                retries=min(self._max_429_retries, RECORDING_UPDATE_429_RETRIES),
+            )
+        except _TWILIO_ERRORS as exc:
+            if exc.status == 404 or exc.code == CALL_NOT_IN_PROGRESS_CODE:
+                error = _twilio_error(exc, action, ())
+                raise RecordingNotLiveError(
+                    str(error), code=exc.code, http_status=exc.status
+                ) from None
+            raise _twilio_error(exc, action, ()) from None
+        except requests.RequestException as exc:
+            raise TelephonyError(f"could not {action} ({type(exc).__name__})") from exc
+        except json.JSONDecodeError:
+            raise TelephonyError(f"could not {action}: the answer is not JSON") from None
+
+    def _retry_429(self, send: Callable[[], T], *, retries: int | None = None) -> T:
         """Run a REST request, retrying Twilio's 429 with exponential backoff."""
         # A 429 is refused before any processing, so even a create is safe to repeat.
+        limit = self._max_429_retries if retries is None else retries
         attempt = 0
         while True:
             try:
                 return send()
             except _TWILIO_ERRORS as exc:
-                if not _is_429(exc) or attempt >= self._max_429_retries:
+                if not _is_429(exc) or attempt >= limit:
                     raise
             self._sleep(BACKOFF_429_BASE_S * 2**attempt)
             attempt += 1

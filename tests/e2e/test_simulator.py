@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 import socket
 import threading
@@ -17,12 +18,15 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask, Response, request
+from pydub import AudioSegment
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from werkzeug.serving import make_server
 
-from ivr.telephony.simulator import Persona, Simulator
+from ivr.telephony.port import RecordingNotLiveError
+from ivr.telephony.simulator import Persona, RecordingUpdate, Simulator
+from ivr.telephony.twilio import TwilioTelephony
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +45,7 @@ HANGS_UP = "+12025550106"
 MACHINE = "+12025550107"
 SECOND_TRY = "+12025550108"
 PIN = "+12025550109"
+IDENTITY = "+12025550110"
 PERSONAS = {
     SURVEY: Persona(keys=("1", "5")),
     SILENT: Persona(),
@@ -51,6 +56,7 @@ PERSONAS = {
     MACHINE: Persona(keys=("3",), answered_by="machine_start"),
     SECOND_TRY: Persona(pickups=("no-answer", "answer"), keys=("2",)),
     PIN: Persona(keys=("4321#",)),
+    IDENTITY: Persona(keys=("1", "19800102#")),
 }
 
 TWIML = {
@@ -80,6 +86,15 @@ TWIML = {
         <Gather action="/pin"><Say>Enter your PIN, then the hash key.</Say></Gather>
     </Response>""",
     "/pin": "<Response><Say>Thanks.</Say></Response>",
+    # Identity check: the product pauses the recording while answering /id-start, whose Gather
+    # takes the digits, and resumes it while answering /id-done.
+    "/voice-id": """<Response>
+        <Gather numDigits="1" action="/id-start"><Say>Press 1 if you are Anna.</Say></Gather>
+    </Response>""",
+    "/id-start": """<Response>
+        <Gather action="/id-done"><Say>Key in your date of birth then hash.</Say></Gather>
+    </Response>""",
+    "/id-done": "<Response><Say>Thank you, Anna. Your identity is now confirmed.</Say></Response>",
 }
 
 
@@ -99,6 +114,9 @@ class Webhooks:
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
+        # path -> what the product does before answering it (a REST request, say)
+        self.actions: dict[str, Callable[[Hit], None]] = {}
+        self.errors: list[Exception] = []
         self._lock = threading.Lock()
         self._validator = RequestValidator(AUTH_TOKEN)
         app = Flask(__name__)
@@ -123,6 +141,12 @@ class Webhooks:
             self.hits.append(hit)
         if name == "voice-broken":
             return Response("boom", status=500)
+        if request.path in self.actions:
+            try:
+                self.actions[request.path](hit)
+            except Exception as exc:  # kept for the test to see, answered as the product would
+                self.errors.append(exc)
+                return Response(status=500)
         twiml_key = path.split("&")[0] if request.method == "GET" else path
         if twiml_key in TWIML:
             return Response(TWIML[twiml_key], mimetype="text/xml")
@@ -584,3 +608,211 @@ def test_deleted_recording_answers_404(sim: Simulator, webhooks: Webhooks) -> No
         client.recordings(fields["RecordingSid"]).delete()
     assert 404 == again.value.status
     assert [fields["RecordingSid"]] == sim.deleted_recordings
+
+
+# --- pausing the recording while identity digits are keyed ---------------------------------------
+#
+# /voice-id's call, timed by the simulator: answered 5 s after the start (1 s dialling, 4 s
+# ringing). "Press 1 if you are Anna." (24 chars / 12 = 2 s) and the key 1 (0.5 s): /id-start is
+# requested 2.5 s into the recording, 7.5 s into the call, and pauses it. "Key in your date of
+# birth then hash." (36 / 12 = 3 s) and nine keys "19800102#" (4.5 s): /id-done is requested at
+# 10 s (call 15 s) and resumes it. "Thank you, Anna. Your identity is now confirmed." (48 / 12 =
+# 4 s) ends the call at 14 s.
+PAUSED_AT_S, RESUMED_AT_S, RECORDING_S = 2.5, 10.0, 14.0
+ANSWERED_AFTER_S = 5.0
+
+
+def telephony_for(sim: Simulator) -> TwilioTelephony:
+    """The product's adapter, pointed at the simulator."""
+    return TwilioTelephony(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=sim.base_url
+    )
+
+
+def record_identity_call(sim: Simulator, webhooks: Webhooks, **extra: Any) -> Hit:
+    """Place the recorded identity call and return its recording status callback."""
+    sid = place(
+        sim,
+        webhooks,
+        IDENTITY,
+        "/voice-id",
+        record=True,
+        recording_status_callback=webhooks.url("/recording"),
+        **extra,
+    )
+    assert [] == webhooks.errors
+    [callback] = webhooks.to("/recording", sid)
+    return callback
+
+
+def pause_and_resume_with(webhooks: Webhooks, telephony: TwilioTelephony) -> None:
+    """Pause while answering /id-start and resume while answering /id-done, as the shell will."""
+    webhooks.actions["/id-start"] = lambda hit: telephony.pause_recording(hit.params["CallSid"])
+    webhooks.actions["/id-done"] = lambda hit: telephony.resume_recording(hit.params["CallSid"])
+
+
+def download(sim: Simulator, callback: Hit) -> AudioSegment:
+    """The recording's media, through the adapter, as a pydub segment."""
+    body, _ = telephony_for(sim).download_recording(callback.params["RecordingUrl"])
+    return AudioSegment.from_wav(io.BytesIO(body))
+
+
+def is_silent(audio: AudioSegment) -> bool:
+    """Digital silence (pydub's dBFS of all-zero samples is -inf)."""
+    return bool(audio.dBFS == -math.inf)
+
+
+def is_tone(audio: AudioSegment) -> bool:
+    """The simulator's quiet tone (about -43 dBFS), nowhere near silence."""
+    return bool(-50 < audio.dBFS < -30)
+
+
+def test_the_call_timeline_shows_the_recording_paused_around_the_identity_gather(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """Pause and resume land at the call times of the gathers around the keyed digits."""
+    pause_and_resume_with(webhooks, telephony_for(sim))
+
+    call = sim.call(record_identity_call(sim, webhooks).params["CallSid"])
+
+    assert [
+        RecordingUpdate("paused", ANSWERED_AFTER_S + PAUSED_AT_S, "silence"),
+        RecordingUpdate("in-progress", ANSWERED_AFTER_S + RESUMED_AT_S),
+    ] == call.recording_updates
+    expected_order = [
+        "gather: 1",
+        "recording paused (silence) at 7.50 s",
+        "say: Key in your date of birth then hash.",
+        "gather: 19800102",
+        "recording resumed at 15.00 s",
+        "say: Thank you, Anna. Your identity is now confirmed.",
+    ]
+    assert expected_order == [event for event in call.events if event in expected_order]
+    assert (["1", "19800102"], 14) == (call.pressed, call.duration_s)
+
+
+def test_the_recording_is_silent_where_digits_were_keyed_and_tone_elsewhere(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """The WAV lasts the whole call; only the paused span (checked with pydub) is silent."""
+    pause_and_resume_with(webhooks, telephony_for(sim))
+
+    callback = record_identity_call(sim, webhooks)
+    audio = download(sim, callback)
+
+    paused_ms, resumed_ms = int(PAUSED_AT_S * 1000), int(RESUMED_AT_S * 1000)
+    assert ("14", int(RECORDING_S * 1000)) == (callback.params["RecordingDuration"], len(audio))
+    assert is_tone(audio[: paused_ms - 50])
+    assert is_silent(audio[paused_ms + 50 : resumed_ms - 50])
+    assert is_tone(audio[resumed_ms + 50 :])
+
+
+def test_pause_behavior_skip_cuts_the_paused_span_out_of_the_recording(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """With PauseBehavior=skip the recording is 7.5 s shorter and has no silent stretch."""
+    client, telephony = client_for(sim), telephony_for(sim)
+    webhooks.actions["/id-start"] = lambda hit: (
+        client.calls(hit.params["CallSid"])
+        .recordings("Twilio.CURRENT")
+        .update(status="paused", pause_behavior="skip")
+    )
+    webhooks.actions["/id-done"] = lambda hit: telephony.resume_recording(hit.params["CallSid"])
+
+    callback = record_identity_call(sim, webhooks)
+    audio = download(sim, callback)
+
+    kept_s = RECORDING_S - (RESUMED_AT_S - PAUSED_AT_S)  # 6.5 s, reported in whole seconds
+    assert ("7", int(kept_s * 1000)) == (callback.params["RecordingDuration"], len(audio))
+    assert all(is_tone(audio[start : start + 500]) for start in range(0, len(audio), 500))
+
+
+def test_the_update_answers_the_live_recording_which_its_own_sid_also_addresses(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """The client parses the paused recording; resuming by that sid works like Twilio.CURRENT."""
+    client = client_for(sim)
+    answered: list[Any] = []
+
+    def pause(hit: Hit) -> None:
+        recording = client.calls(hit.params["CallSid"]).recordings("Twilio.CURRENT")
+        answered.append(recording.update(status="paused"))
+
+    def resume(hit: Hit) -> None:
+        answered.append(answered[0].update(status="in-progress"))  # by RE..., not CURRENT
+
+    webhooks.actions.update({"/id-start": pause, "/id-done": resume})
+    fields = record_identity_call(sim, webhooks).params
+
+    paused, resumed = answered
+    assert (fields["RecordingSid"], fields["CallSid"]) == (paused.sid, paused.call_sid)
+    assert ("paused", "in-progress") == (paused.status, resumed.status)
+    assert CLOCK_AT + timedelta(seconds=ANSWERED_AFTER_S) == paused.start_time
+
+
+def test_a_stopped_recording_ends_where_it_was_stopped(sim: Simulator, webhooks: Webhooks) -> None:
+    """Status=stopped while paused: the recording ends there, silent from the pause on."""
+    client, telephony = client_for(sim), telephony_for(sim)
+    webhooks.actions["/id-start"] = lambda hit: telephony.pause_recording(hit.params["CallSid"])
+    webhooks.actions["/id-done"] = lambda hit: (
+        client.calls(hit.params["CallSid"]).recordings("Twilio.CURRENT").update(status="stopped")
+    )
+
+    callback = record_identity_call(sim, webhooks)
+    audio = download(sim, callback)
+
+    assert ("10", 10_000) == (callback.params["RecordingDuration"], len(audio))
+    assert is_silent(audio[int(PAUSED_AT_S * 1000) + 50 :])
+
+
+def test_pausing_a_finished_call_is_a_recording_not_live_404(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """After hang-up the adapter raises RecordingNotLiveError with Twilio's 404 / 20404."""
+    sid = record_identity_call(sim, webhooks).params["CallSid"]
+
+    with pytest.raises(RecordingNotLiveError) as caught:
+        telephony_for(sim).pause_recording(sid)
+
+    assert (404, 20404) == (caught.value.http_status, caught.value.code)
+    assert [] == sim.call(sid).recording_updates
+
+
+def test_a_call_that_is_not_recorded_has_nothing_to_pause(
+    sim: Simulator, webhooks: Webhooks
+) -> None:
+    """Without Record=true the live call has no current recording: 404, as for an unknown call."""
+    telephony = telephony_for(sim)
+    refused: list[RecordingNotLiveError] = []
+
+    def pause(hit: Hit) -> None:
+        with pytest.raises(RecordingNotLiveError) as caught:
+            telephony.pause_recording(hit.params["CallSid"])
+        refused.append(caught.value)
+
+    webhooks.actions["/id-start"] = pause
+    place(sim, webhooks, IDENTITY, "/voice-id")
+
+    with pytest.raises(RecordingNotLiveError) as unknown:
+        telephony.resume_recording("CA" + "0" * 32)
+    assert [404, 404] == [error.http_status for error in (*refused, unknown.value)]
+    assert [] == webhooks.errors
+
+
+@pytest.mark.parametrize(
+    ("form", "auth", "expected"),
+    [
+        ({"Status": "paused"}, (ACCOUNT_SID, "wrong-token"), (401, 20003)),
+        ({"Status": "resumed"}, (ACCOUNT_SID, AUTH_TOKEN), (400, 20001)),
+        ({"Status": "paused", "PauseBehavior": "mute"}, (ACCOUNT_SID, AUTH_TOKEN), (400, 20001)),
+    ],
+)
+def test_a_recording_update_is_refused_without_credentials_or_with_bad_fields(
+    sim: Simulator, form: dict[str, str], auth: tuple[str, str], expected: tuple[int, int]
+) -> None:
+    """Basic auth is checked as on every endpoint; Status and PauseBehavior take Twilio's values."""
+    url = f"{sim.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/CA{'0' * 32}"
+    answer = requests.post(
+        f"{url}/Recordings/Twilio.CURRENT.json", data=form, auth=auth, timeout=10
+    )
+    assert expected == (answer.status_code, answer.json()["code"])

@@ -12,7 +12,7 @@ import pytest
 import requests
 import responses
 
-from ivr.telephony.port import CallRequest, TelephonyError
+from ivr.telephony.port import CallRequest, RecordingNotLiveError, TelephonyError
 from ivr.telephony.twilio import TwilioTelephony
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -475,3 +475,151 @@ def test_delete_failing_otherwise_is_an_error(
         telephony.delete_recording(RECORDING_SID)
 
     assert (20500, 500) == (caught.value.code, caught.value.http_status)
+
+
+# --- pause_recording / resume_recording -------------------------------------------------------
+
+CURRENT_RECORDING_URL = f"{ACCOUNT_URL}/Calls/{CALL_SID}/Recordings/Twilio.CURRENT.json"
+
+
+def live_recording(status: str) -> dict[str, Any]:
+    """Return an update answer shaped like Twilio's call Recording (the fields that matter)."""
+    return {
+        "sid": RECORDING_SID,
+        "account_sid": ACCOUNT_SID,
+        "call_sid": CALL_SID,
+        "status": status,
+        "duration": "-1",
+    }
+
+
+def form_of(call: Any) -> dict[str, list[str]]:
+    """The form fields of a recorded request."""
+    body = call.request.body
+    assert isinstance(body, str)
+    return parse_qs(body, strict_parsing=True)
+
+
+def test_pause_posts_status_paused_with_silence_to_the_current_recording(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """POST .../Calls/{CallSid}/Recordings/Twilio.CURRENT.json, Status=paused, silence."""
+    mocked.post(CURRENT_RECORDING_URL, json=live_recording("paused"))
+
+    telephony.pause_recording(CALL_SID)
+
+    [call] = mocked.calls
+    assert ("POST", CURRENT_RECORDING_URL) == (call.request.method, call.request.url)
+    assert {"Status": ["paused"], "PauseBehavior": ["silence"]} == form_of(call)
+    assert BASIC_AUTH == call.request.headers["Authorization"]
+    assert (5.0, 15.0) == call.request.req_kwargs["timeout"]
+
+
+def test_resume_posts_status_in_progress_alone(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """Resuming sends Status=in-progress and no PauseBehavior (it applies to pauses only)."""
+    mocked.post(CURRENT_RECORDING_URL, json=live_recording("in-progress"))
+
+    telephony.resume_recording(CALL_SID)
+
+    assert {"Status": ["in-progress"]} == form_of(mocked.calls[0])
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [
+        (404, 20404, "The requested resource Twilio.CURRENT.json was not found"),
+        (400, 21220, "Call is not in-progress. Cannot update the recording."),
+    ],
+)
+def test_a_call_already_over_is_reported_as_recording_not_live(
+    status: int,
+    code: int,
+    message: str,
+    telephony: TwilioTelephony,
+    sleeps: list[float],
+    mocked: responses.RequestsMock,
+) -> None:
+    """A 404 or error 21220 (invalid call state) means nothing records: its own error, no retry."""
+    mocked.post(CURRENT_RECORDING_URL, json=twilio_error(code, status, message), status=status)
+
+    with pytest.raises(RecordingNotLiveError) as caught:
+        telephony.pause_recording(CALL_SID)
+
+    assert (status, code, False) == (
+        caught.value.http_status,
+        caught.value.code,
+        caught.value.permanent,
+    )
+    assert CALL_SID in str(caught.value)
+    assert (1, []) == (len(mocked.calls), sleeps)
+
+
+def test_a_throttled_pause_is_retried_with_backoff(
+    telephony: TwilioTelephony, sleeps: list[float], mocked: responses.RequestsMock
+) -> None:
+    """A 429 is never processed, so the pause is sent again after a backoff sleep."""
+    too_many = twilio_error(20429, 429, "Too Many Requests")
+    mocked.post(CURRENT_RECORDING_URL, json=too_many, status=429)
+    mocked.post(CURRENT_RECORDING_URL, json=live_recording("paused"))
+
+    telephony.pause_recording(CALL_SID)
+
+    assert (2, [1.0]) == (len(mocked.calls), sleeps)
+
+
+def test_a_pause_throttled_throughout_gives_up_within_a_webhook_s_time(
+    telephony: TwilioTelephony, sleeps: list[float], mocked: responses.RequestsMock
+) -> None:
+    """Two retries only (3 s of backoff): the caller is a webhook that Twilio drops after 15 s."""
+    mocked.post(CURRENT_RECORDING_URL, json=twilio_error(20429, 429, "Too Many"), status=429)
+
+    with pytest.raises(TelephonyError) as caught:
+        telephony.pause_recording(CALL_SID)
+
+    assert not isinstance(caught.value, RecordingNotLiveError)
+    assert (429, 3, [1.0, 2.0]) == (caught.value.http_status, len(mocked.calls), sleeps)
+
+
+def test_a_server_error_on_resume_is_an_error_with_twilio_s_code(
+    telephony: TwilioTelephony, sleeps: list[float], mocked: responses.RequestsMock
+) -> None:
+    """A 5xx is reported once, not retried and not taken for a call that has ended."""
+    body = twilio_error(20500, 500, "Internal Server Error")
+    mocked.post(CURRENT_RECORDING_URL, json=body, status=500)
+
+    with pytest.raises(TelephonyError) as caught:
+        telephony.resume_recording(CALL_SID)
+
+    assert not isinstance(caught.value, RecordingNotLiveError)
+    assert (20500, 500, 1, []) == (
+        caught.value.code,
+        caught.value.http_status,
+        len(mocked.calls),
+        sleeps,
+    )
+
+
+def test_a_pause_that_cannot_reach_twilio_is_an_error(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """A connection failure is a TelephonyError naming the call, never a bare requests error."""
+    mocked.post(CURRENT_RECORDING_URL, body=requests.ConnectionError("Connection refused"))
+
+    with pytest.raises(TelephonyError, match=CALL_SID):
+        telephony.pause_recording(CALL_SID)
+
+
+def test_a_recording_error_never_contains_a_phone_number(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """Whatever Twilio's message says, numbers in it are masked."""
+    body = twilio_error(21220, 400, f"Call to {TO} is not in-progress.")
+    mocked.post(CURRENT_RECORDING_URL, json=body, status=400)
+
+    with pytest.raises(RecordingNotLiveError) as caught:
+        telephony.pause_recording(CALL_SID)
+
+    assert "555" not in str(caught.value)
+    assert caught.value.__suppress_context__
