@@ -19,14 +19,33 @@ class FlowOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Prompt:
-    """One thing said, in each language the flow speaks."""
+class Audio:
+    """A recorded prompt file, played instead of synthesised speech (served by the app)."""
 
-    texts: Mapping[str, str]
+    file: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One thing said, in each language the flow speaks: a text to synthesise or an audio file."""
+
+    texts: Mapping[str, str | Audio]
+
+    def part(self, language: str) -> str | Audio:
+        """What is said in a language (the loader guarantees every flow language is present)."""
+        return self.texts[language]
 
     def text(self, language: str) -> str:
-        """The text for a language (the loader guarantees every flow language is present)."""
-        return self.texts[language]
+        """The text for a language; a TypeError if that language plays an audio file."""
+        part = self.texts[language]
+        if isinstance(part, Audio):
+            raise TypeError(f"the {language} prompt is the audio file {part.file!r}")
+        return part
+
+    @property
+    def audio_files(self) -> tuple[str, ...]:
+        """The audio files this prompt plays, in any language."""
+        return tuple(p.file for p in self.texts.values() if isinstance(p, Audio))
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,64 @@ class AskNode:
 
 
 @dataclass(frozen=True)
+class VerifyNode:
+    """Key in an identity item; the shell compares it with the case's fact (never the engine)."""
+
+    id: str
+    item: str  # what is asked (dob, id_last4, ...); the shell maps it to the stored hash
+    prompt: Prompt
+    next: str  # on a match
+    on_fail: str  # once the retries are used up on wrong entries
+    max_digits: int = 8
+    finish_on_key: str = "#"  # ends the entry early (Twilio's finishOnKey); "" turns it off
+    star_as: str | None = None  # the letter "*" stands for (the keypad has no X)
+    retries: int = 1  # wrong entries asked again
+    wrong: Prompt | None = None  # said before asking again after a wrong entry; None: reprompt
+    on_no_input: str | None = None  # where silence leads once the retries are used; None: on_fail
+    timeout_s: int = 10
+
+    @property
+    def silent_next(self) -> str:
+        """Where the flow goes when the last try was silence."""
+        return self.on_fail if self.on_no_input is None else self.on_no_input
+
+
+@dataclass(frozen=True)
+class BranchCase:
+    """One condition of a branch node; every condition given must hold."""
+
+    next: str
+    answer: str | None = None  # the answer tested ...
+    values: frozenset[str] = frozenset()  # ... against these values ("in")
+    verified_all: tuple[str, ...] = ()  # identity items that must all have matched
+
+    def holds(self, answers: Mapping[str, str | None], verified: tuple[str, ...]) -> bool:
+        """True when the saved answers and verified items meet this case."""
+        if self.answer is not None and answers.get(self.answer) not in self.values:
+            return False
+        return all(item in verified for item in self.verified_all)
+
+
+@dataclass(frozen=True)
+class BranchNode:
+    """Route on earlier answers or verified items: the first case that holds, else otherwise."""
+
+    id: str
+    cases: tuple[BranchCase, ...]
+    otherwise: str
+
+
+@dataclass(frozen=True)
+class TransferNode:
+    """Say a prompt, then hand the call to a person on another line; the flow ends here."""
+
+    id: str
+    prompt: Prompt
+    to: str  # a number, or "{transfer_number}" filled in by the shell at render time
+    outcome: FlowOutcome = FlowOutcome.REQUESTED_AGENT
+
+
+@dataclass(frozen=True)
 class EscalateNode:
     id: str
     reason: str
@@ -72,7 +149,7 @@ class EndNode:
     prompt: Prompt | None = None
 
 
-Node = SayNode | AskNode | EscalateNode | EndNode
+Node = SayNode | AskNode | VerifyNode | BranchNode | EscalateNode | TransferNode | EndNode
 
 
 @dataclass(frozen=True)
@@ -103,6 +180,8 @@ class FlowState:
     identified: bool = False
     reached: bool = False  # a valid key was pressed
     outcome: FlowOutcome | None = None
+    # Identity items that matched. Only their names: the keyed digits are never kept anywhere.
+    verified: tuple[str, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -118,6 +197,7 @@ class FlowState:
             "identified": self.identified,
             "reached": self.reached,
             "outcome": None if self.outcome is None else self.outcome.value,
+            "verified": list(self.verified),
         }
 
     @classmethod
@@ -131,6 +211,7 @@ class FlowState:
             identified=bool(data.get("identified", False)),
             reached=bool(data.get("reached", False)),
             outcome=None if outcome is None else FlowOutcome(outcome),
+            verified=tuple(str(item) for item in data.get("verified", ())),
         )
 
 
@@ -168,14 +249,18 @@ class Gather:
 
 @dataclass(frozen=True)
 class Step:
-    """What the call does next: say these prompts, then gather keys or hang up."""
+    """What the call does next: say these prompts, then gather keys, dial a person or hang up."""
 
     prompts: tuple[Prompt, ...]
     gather: Gather | None
+    # The gather takes identity digits: the shell pauses the call recording while this step runs
+    # and resumes it on the next step that is not sensitive.
+    sensitive: bool = False
+    dial: str | None = None  # after the prompts, connect the call here (a number or "{key}")
 
     @property
     def hangup(self) -> bool:
-        """A step without a gather ends the call."""
+        """A step without a gather ends the flow (after the dial, if there is one)."""
         return self.gather is None
 
 
@@ -192,7 +277,15 @@ class RaiseEscalation:
     priority: int | None = None  # None: the reason's own terms (ivr.queue.rules)
 
 
-Effect = SaveAnswer | RaiseEscalation
+@dataclass(frozen=True)
+class IdentityChecked:
+    """An identity item was keyed in and compared: for the call's timeline, never the digits."""
+
+    item: str
+    matched: bool
+
+
+Effect = SaveAnswer | RaiseEscalation | IdentityChecked
 
 
 @dataclass(frozen=True)

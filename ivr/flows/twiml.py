@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from ivr.flows.model import Step
+from ivr.flows.model import Audio, Prompt, Step
 
 # Amazon Polly voices Twilio offers for each language the flows speak.
 VOICES: Mapping[str, str] = {"zh-CN": "Polly.Zhiyu", "en-US": "Polly.Joanna"}
@@ -23,15 +23,33 @@ def fill(text: str, context: Mapping[str, str]) -> str:
     return text.format_map(_Blank(context))
 
 
-def render(step: Step, *, language: str, context: Mapping[str, str], action_url: str) -> str:
-    """TwiML for one step: the prompts inside a Gather that posts to action_url, or a hang-up."""
+class AudioPromptError(Exception):
+    """A step plays an audio prompt but the caller gave no audio_url to locate it."""
+
+
+def render(
+    step: Step,
+    *,
+    language: str,
+    context: Mapping[str, str],
+    action_url: str,
+    audio_url: Callable[[str], str] | None = None,
+) -> str:
+    """TwiML for one step: the prompts inside a Gather that posts to action_url, a Dial, or a
+    hang-up. audio_url turns an audio prompt's file name into the URL Twilio fetches it from."""
     response = VoiceResponse()
-    voice = VOICES.get(language)
-    texts = [fill(prompt.text(language), context) for prompt in step.prompts]
     if step.gather is None:
-        for text in texts:
-            response.say(text, voice=voice, language=language)
-        response.hangup()
+        _speak(response, step.prompts, language, context, audio_url)
+        if step.dial is None:
+            response.hangup()
+            return str(response)
+        number = fill(step.dial, context).strip()
+        if number:
+            # Nothing follows the Dial: when the person hangs up, the call ends.
+            response.dial(number)
+        else:
+            # No line configured for this campaign: better a hang-up than a Twilio error.
+            response.hangup()
         return str(response)
     gather = response.gather(
         input="dtmf",
@@ -44,9 +62,26 @@ def render(step: Step, *, language: str, context: Mapping[str, str], action_url:
         # the engine wants to see the silence to re-prompt.
         action_on_empty_result=True,
     )
-    for text in texts:
-        gather.say(text, voice=voice, language=language)
+    _speak(gather, step.prompts, language, context, audio_url)
     return str(response)
+
+
+def _speak(
+    verb: VoiceResponse | Gather,
+    prompts: tuple[Prompt, ...],
+    language: str,
+    context: Mapping[str, str],
+    audio_url: Callable[[str], str] | None,
+) -> None:
+    voice = VOICES.get(language)
+    for prompt in prompts:
+        part = prompt.part(language)
+        if isinstance(part, Audio):
+            if audio_url is None:
+                raise AudioPromptError(f"audio prompt {part.file!r} needs an audio_url")
+            verb.play(audio_url(part.file))
+        else:
+            verb.say(fill(part, context), voice=voice, language=language)
 
 
 def hangup() -> str:

@@ -1,4 +1,4 @@
-"""The flow engine on the shipped post-discharge flow: every branch, the retry rules, misuse."""
+"""The flow engine on the shipped flows: every branch, retry rules, branch, transfer, misuse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ivr.flows.engine import FlowStateError, advance, current_step, start
-from ivr.flows.loader import load_shipped_flow
+from ivr.flows.loader import load_shipped_flow, parse_flow
 from ivr.flows.model import (
     AskNode,
     Choice,
@@ -24,6 +24,7 @@ from ivr.flows.model import (
     SayNode,
     Start,
     Step,
+    TransferNode,
     Transition,
 )
 
@@ -348,3 +349,212 @@ def test_key_escalations_leave_the_priority_to_the_reasons_terms() -> None:
     _, _, worse = run("1", "3")
     expected = (SaveAnswer("recovery", "worse"), RaiseEscalation("clinical_concern", priority=None))
     assert expected == worse.effects
+
+
+# Branch and transfer nodes, on a small flow built from YAML.
+
+BRANCHING = parse_flow(
+    {
+        "id": "branching",
+        "languages": ["en-US"],
+        "start": "q1",
+        "reprompt": {"en-US": "Sorry."},
+        "nodes": {
+            "q1": {
+                "kind": "ask",
+                "answer": "q1",
+                "prompt": {"en-US": "Rate 1 to 3."},
+                "keys": {"1": "1", "2": "2", "3": "3"},
+                "next": "route",
+                "on_no_input": "no_input",
+            },
+            "route": {
+                "kind": "branch",
+                "cases": [
+                    {"answer": "q1", "in": ["2", "3"], "next": "handover"},
+                    {"answer": "q1", "in": ["1"], "next": "thanks"},
+                ],
+                "else": "fallback",
+            },
+            "thanks": {"kind": "say", "prompt": {"en-US": "Thanks."}, "next": "done"},
+            "handover": {
+                "kind": "transfer",
+                "prompt": {"en-US": "Connecting you."},
+                "to": "{transfer_number}",
+            },
+            "no_input": {"kind": "escalate", "reason": "partial", "next": "fallback"},
+            "fallback": {"kind": "end", "outcome": "partial"},
+            "done": {"kind": "end", "outcome": "completed"},
+        },
+    },
+    "branching.yaml",
+)
+
+
+def prompt_in(flow: Flow, node_id: str) -> Prompt:
+    """The prompt of a node of any flow."""
+    node = flow.node(node_id)
+    assert isinstance(node, AskNode | EndNode | SayNode | TransferNode)
+    assert node.prompt is not None
+    return node.prompt
+
+
+@pytest.mark.parametrize(
+    ("key", "outcome", "last_prompt"),
+    [
+        ("1", FlowOutcome.COMPLETED, "thanks"),
+        ("2", FlowOutcome.REQUESTED_AGENT, "handover"),
+        ("3", FlowOutcome.REQUESTED_AGENT, "handover"),
+    ],
+)
+def test_branch_routes_on_the_saved_answer(
+    key: str, outcome: FlowOutcome, last_prompt: str
+) -> None:
+    """The first case whose answer test holds is taken; the branch itself says nothing."""
+    after = advance(BRANCHING, start(BRANCHING).state, Input(key))
+    assert outcome == after.state.outcome
+    assert after.step is not None
+    assert (prompt_in(BRANCHING, last_prompt),) == after.step.prompts
+
+
+def test_branch_takes_else_when_no_case_holds() -> None:
+    """Silence leaves q1 unanswered (None): the escalate node, then else."""
+    state = start(BRANCHING).state
+    state = advance(BRANCHING, state, Input("")).state
+    last = advance(BRANCHING, state, Input(""))
+    assert FlowOutcome.PARTIAL == last.state.outcome
+    assert (SaveAnswer("q1", None), RaiseEscalation("partial")) == last.effects
+
+
+def test_transfer_step_dials_after_its_prompt_and_ends_as_requested_agent() -> None:
+    """A transfer is the prompt, then a Dial to what the shell fills in; no gather follows."""
+    after = advance(BRANCHING, start(BRANCHING).state, Input("2"))
+    expected = Step((prompt_in(BRANCHING, "handover"),), None, dial="{transfer_number}")
+    assert expected == after.step
+    assert expected == current_step(BRANCHING, after.state)
+    assert not after.step.sensitive
+
+
+def test_no_step_of_an_ask_flow_is_sensitive() -> None:
+    """Only verify steps pause the recording."""
+    assert not any(t.step and t.step.sensitive for t in run("1", "3", "2", "1", "1"))
+
+
+# The shipped cooling-off flow, walked through.
+
+COOLING = load_shipped_flow("cooling-off")
+FACTS = {"dob": "19671123", "id_last4": "071X"}
+VERIFIED = ("1", "19671123", "071*")
+
+
+def cooling(*keys: str) -> list[Transition]:
+    """Start the cooling-off flow and press keys, with a verify() over FACTS."""
+
+    def verify(item: str, entry: str) -> bool:
+        return FACTS[item] == entry
+
+    transitions = [start(COOLING)]
+    for digits in keys:
+        transitions.append(advance(COOLING, transitions[-1].state, Input(digits), verify=verify))
+    return transitions
+
+
+def reasons(transitions: list[Transition]) -> list[str]:
+    """Escalation reasons raised over a run."""
+    return [e.reason for e in effects_of(transitions) if isinstance(e, RaiseEscalation)]
+
+
+def test_cooling_off_opens_with_insurer_policy_number_recording_notice_and_identity() -> None:
+    """The first step says the greeting, then asks whether the policyholder answered."""
+    step = start(COOLING).step
+    assert step is not None and step.gather is not None and not step.sensitive
+    greeting, question = (p.text("en-US") for p in step.prompts)
+    assert "{insurer}" in greeting and "{policy_number_digits}" in greeting
+    assert "recorded" in greeting
+    assert "{name}" in question
+
+
+def test_cooling_off_verified_customer_answering_yes_completes() -> None:
+    """Both items match and four yeses: completed, answers saved, nothing escalated."""
+    transitions = cooling(*VERIFIED, "1", "1", "1", "1")
+    last = transitions[-1]
+    assert FlowOutcome.COMPLETED == last.state.outcome
+    assert ("dob", "id_last4") == last.state.verified
+    assert {
+        "signed_personally": "yes",
+        "told_cooling_off": "yes",
+        "coverage_explained": "yes",
+        "premium_agreed": "yes",
+    } == dict(last.state.answers)
+    assert [] == reasons(transitions)
+    assert [False, True, True, False, False, False, False, False] == [
+        bool(t.step and t.step.sensitive) for t in transitions
+    ]
+
+
+def test_cooling_off_wrong_dob_twice_escalates_identity_failed_without_policy_detail() -> None:
+    """Two wrong dates of birth: identity_failed, and a goodbye naming nothing of the policy."""
+    transitions = cooling("1", "19991231", "20000101")
+    last = transitions[-1]
+    assert ["identity_failed"] == reasons(transitions)
+    assert FlowOutcome.PARTIAL == last.state.outcome
+    assert last.step is not None
+    for language in COOLING.languages:
+        (goodbye,) = (p.text(language) for p in last.step.prompts)
+        assert "{" not in goodbye
+
+
+def test_cooling_off_wrong_id_last4_twice_escalates_identity_failed() -> None:
+    """The second item also gets one more try, then fails identity."""
+    assert ["identity_failed"] == reasons(cooling("1", "19671123", "0719", "0718"))
+
+
+@pytest.mark.parametrize("question", range(4))
+@pytest.mark.parametrize("key", ["2", "3"])
+def test_cooling_off_no_or_unsure_at_any_question_escalates_missell(
+    question: int, key: str
+) -> None:
+    """A 2 or 3 at any of the four questions raises missell_suspected; the call completes."""
+    answers = ["1"] * 4
+    answers[question] = key
+    transitions = cooling(*VERIFIED, *answers)
+    assert ["missell_suspected"] == reasons(transitions)
+    assert FlowOutcome.COMPLETED == transitions[-1].state.outcome
+
+
+def test_cooling_off_not_explained_escalates_missell_suspected() -> None:
+    """ "2" at the coverage question (not explained) is saved as no and escalates."""
+    transitions = cooling(*VERIFIED, "1", "1", "2", "1")
+    assert "no" == transitions[-1].state.answers["coverage_explained"]
+    assert ["missell_suspected"] == reasons(transitions)
+
+
+@pytest.mark.parametrize("at", range(1, 8))
+def test_cooling_off_zero_anywhere_requests_an_agent(at: int) -> None:
+    """0 at the identity question, an identity entry or any question hands over."""
+    keys = [*VERIFIED, "1", "1", "1", "1"][:at]
+    last = cooling(*keys[:-1], "0")[-1]
+    assert FlowOutcome.REQUESTED_AGENT == last.state.outcome
+    assert (RaiseEscalation("requested_agent", priority=2),) == last.effects
+
+
+@pytest.mark.parametrize("bad", ["", "7"])
+def test_cooling_off_invalid_key_twice_at_a_question_escalates_partial_and_ends(bad: str) -> None:
+    """Silence or an invalid key re-prompts once, then escalates partial and ends the call."""
+    transitions = cooling(*VERIFIED, "1", bad, bad)
+    assert transitions[-2].step is not None
+    assert COOLING.reprompt == transitions[-2].step.prompts[0]
+    assert ["partial"] == reasons(transitions)
+    assert FlowOutcome.PARTIAL == transitions[-1].state.outcome
+
+
+def test_cooling_off_someone_else_answering_ends_as_wrong_person_without_escalation() -> None:
+    """2 at the identity question: wrong_person; the shell decides on a retry or escalation."""
+    transitions = cooling("2")
+    assert FlowOutcome.WRONG_PERSON == transitions[-1].state.outcome
+    assert [] == reasons(transitions)
+
+
+def test_cooling_off_silence_at_the_identity_question_is_not_reached() -> None:
+    """Nobody confirming who answered is no_response, retried by the shell."""
+    assert FlowOutcome.NO_RESPONSE == cooling("", "")[-1].state.outcome

@@ -12,12 +12,25 @@ import yaml
 
 from ivr.flows.loader import (
     FlowError,
+    check_flow_file,
     load_flow_file,
     load_shipped_flow,
     parse_flow,
     shipped_flow_path,
 )
-from ivr.flows.model import AskNode, EndNode, EscalateNode, FlowOutcome, SayNode
+from ivr.flows.model import (
+    AskNode,
+    Audio,
+    BranchCase,
+    BranchNode,
+    EndNode,
+    EscalateNode,
+    FlowOutcome,
+    Prompt,
+    SayNode,
+    TransferNode,
+    VerifyNode,
+)
 
 PATH = "flows/test-flow.yaml"
 
@@ -222,14 +235,14 @@ def test_agent_key_without_agent_node_is_refused() -> None:
     assert "agent_key and agent_node go together" == error.reason
 
 
-@pytest.mark.parametrize("placeholder", ["phone", "id_number", "0", "", "name.upper"])
+@pytest.mark.parametrize("placeholder", ["phone", "id_card", "0", "", "name.upper"])
 def test_unknown_placeholder_is_refused(placeholder: str) -> None:
     """Prompts may only name the allowed case fields (no phone or identity numbers)."""
     text = "Hi {" + placeholder + "}."
     error = refused(edited(edit_node("hello", prompt=texts(en=text))))
     assert "hello" == error.node_id
     assert f"{{{placeholder}}}" in error.reason
-    assert "allowed: department, discharge_date, name, organisation" in error.reason
+    assert "allowed: appointment_date, cooling_off_days, department, discharge_date" in error.reason
 
 
 @pytest.mark.parametrize("text", ["Hi {name", "Hi }", "Hi {name}}"])
@@ -253,7 +266,7 @@ def test_unbalanced_brace_in_the_reprompt_is_a_flow_error() -> None:
         (
             edit_node("hello", kind="dance"),
             "hello",
-            "unknown kind 'dance' (say, ask, escalate, end)",
+            "unknown kind 'dance' (say, ask, verify, branch, escalate, transfer, end)",
         ),
         (edit_node("hello", next=None), "hello", "say node needs 'next'"),
         (edit_node("flag", reason=None), "flag", "escalate node needs 'reason'"),
@@ -368,3 +381,316 @@ def test_escalate_priority_defaults_to_the_reasons_terms() -> None:
     explicit = parse_flow(edited(edit_node("flag", priority=1)), PATH).node("flag")
     assert isinstance(default, EscalateNode) and isinstance(explicit, EscalateNode)
     assert (None, 1) == (default.priority, explicit.priority)
+
+
+# Verify, branch, transfer, audio prompts and the campaign check.
+
+
+def full() -> dict[str, Any]:
+    """The valid flow with a verify, a branch and a transfer node on the way from "ask"."""
+    raw = valid()
+    raw["nodes"]["ask"]["keys"]["1"] = {"value": "one", "next": "dob"}
+    raw["nodes"].update(
+        {
+            "dob": {
+                "kind": "verify",
+                "item": "dob",
+                "prompt": texts("Date of birth.", "出生日期。"),
+                "max_digits": 8,
+                "next": "route",
+                "on_fail": "flag",
+            },
+            "route": {
+                "kind": "branch",
+                "cases": [
+                    {"answer": "q", "in": ["two"], "next": "done"},
+                    {"verified_all": ["dob"], "next": "line"},
+                ],
+                "else": "done",
+            },
+            "line": {
+                "kind": "transfer",
+                "prompt": texts("Connecting.", "正在转接。"),
+                "to": "{transfer_number}",
+            },
+        }
+    )
+    return raw
+
+
+TO_LINE = {"verified_all": ["dob"], "next": "line"}
+
+
+def full_with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """A copy of the full flow with one change applied."""
+    raw = full()
+    change(raw)
+    return raw
+
+
+def test_shipped_cooling_off_flow_loads_with_both_identity_items() -> None:
+    """The cooling-off flow is valid: dob (8 digits, #) then id_last4 (* as X)."""
+    flow = load_shipped_flow("cooling-off")
+    dob, last4 = flow.node("dob"), flow.node("id_last4")
+    assert isinstance(dob, VerifyNode) and isinstance(last4, VerifyNode)
+    assert ("dob", 8, "#", None) == (dob.item, dob.max_digits, dob.finish_on_key, dob.star_as)
+    assert ("id_last4", 4, "X") == (last4.item, last4.max_digits, last4.star_as)
+    assert ("zh-CN", "en-US") == flow.languages
+
+
+def test_verify_branch_and_transfer_nodes_parse() -> None:
+    """Each new kind becomes its node with defaults filled in."""
+    flow = parse_flow(full(), PATH)
+    dob, route, line = flow.node("dob"), flow.node("route"), flow.node("line")
+    assert isinstance(dob, VerifyNode)
+    assert (
+        VerifyNode("dob", "dob", dob.prompt, "route", "flag", 8, "#", None, 1, None, None, 10)
+        == dob
+    )
+    assert (
+        BranchNode(
+            "route",
+            (
+                BranchCase("done", "q", frozenset({"two"})),
+                BranchCase("line", verified_all=("dob",)),
+            ),
+            "done",
+        )
+        == route
+    )
+    assert isinstance(line, TransferNode)
+    assert ("{transfer_number}", FlowOutcome.REQUESTED_AGENT) == (line.to, line.outcome)
+
+
+def test_audio_prompt_parses_per_language() -> None:
+    """{audio: FILE} in one language, text in the other."""
+    raw = full_with(edit_node("hello", prompt={"zh-CN": {"audio": "hello_zh.wav"}, "en-US": "Hi."}))
+    prompt = parse_flow(raw, PATH).node("hello")
+    assert isinstance(prompt, SayNode)
+    assert Prompt({"zh-CN": Audio("hello_zh.wav"), "en-US": "Hi."}) == prompt.prompt
+
+
+@pytest.mark.parametrize(
+    ("change", "node_id", "reason"),
+    [
+        pytest.param(
+            edit_node("dob", on_fail=None),
+            "dob",
+            "verify node needs 'on_fail'",
+            id="verify-no-fail",
+        ),
+        pytest.param(edit_node("dob", item=None), "dob", "verify node needs 'item'", id="no-item"),
+        pytest.param(
+            edit_node("dob", item="Date Of Birth"),
+            "dob",
+            "item 'Date Of Birth' must be a lower-case identifier",
+            id="bad-item",
+        ),
+        pytest.param(
+            edit_node("dob", finish_on_key="5"),
+            "dob",
+            "finish_on_key '5' must be '#', '*' or ''",
+            id="finish-key",
+        ),
+        pytest.param(
+            edit_node("dob", star_as="XY"), "dob", "star_as 'XY' must be one letter", id="star-as"
+        ),
+        pytest.param(
+            edit_node("dob", star_as="X", finish_on_key="*"),
+            "dob",
+            "'*' cannot both finish the entry and stand for a letter",
+            id="star-finish",
+        ),
+        pytest.param(
+            edit_node("dob", max_digits=0),
+            "dob",
+            "max_digits must be 1-20, retries 0-5, timeout 1-30 seconds",
+            id="max-digits",
+        ),
+        pytest.param(
+            edit_node("dob", on_fail="gone"), "dob", "refers to unknown node 'gone'", id="fail-ref"
+        ),
+        pytest.param(
+            edit_node("route", **{"else": None}),
+            "route",
+            "branch node needs 'else'",
+            id="branch-no-else",
+        ),
+        pytest.param(
+            edit_node("route", cases=[]), "route", "branch node needs cases", id="no-cases"
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"next": "done"}]),
+            "route",
+            "case 1 has no condition",
+            id="no-condition",
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"answer": "q", "next": "done"}]),
+            "route",
+            "case 1: answer and in go together",
+            id="answer-no-in",
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"answer": "mood", "in": ["x"], "next": "done"}, TO_LINE]),
+            "route",
+            "tests answer 'mood', which no question saves",
+            id="unknown-answer",
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"answer": "q", "in": ["three"], "next": "done"}, TO_LINE]),
+            "route",
+            "answer 'q' is never 'three'",
+            id="never-value",
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"verified_all": ["id_last4"], "next": "line"}]),
+            "route",
+            "tests item 'id_last4', which no verify node checks",
+            id="unchecked-item",
+        ),
+        pytest.param(
+            edit_node("route", cases=[{"verified_all": ["dob"], "next": "nowhere"}]),
+            "route",
+            "refers to unknown node 'nowhere'",
+            id="case-ref",
+        ),
+        pytest.param(
+            edit_node("line", to="call the manager"),
+            "line",
+            "to 'call the manager' must be a phone number or one of {transfer_number}",
+            id="transfer-to",
+        ),
+        pytest.param(
+            edit_node("line", prompt=None), "line", "transfer node needs 'prompt'", id="no-prompt"
+        ),
+        pytest.param(
+            edit_node("dob", on_fial="flag"),
+            "dob",
+            "verify node has unknown field 'on_fial'",
+            id="typo",
+        ),
+        pytest.param(
+            edit_node("hello", prompt={"zh-CN": {"audio": "../secret.wav"}, "en-US": "Hi."}),
+            "hello",
+            "audio file '../secret.wav' must be a plain .wav or .mp3 name",
+            id="audio-path",
+        ),
+        pytest.param(
+            edit_node("hello", prompt={"zh-CN": {"file": "a.wav"}, "en-US": "Hi."}),
+            "hello",
+            "prompt (zh-CN) must be a text or {audio: FILE}",
+            id="audio-form",
+        ),
+        pytest.param(
+            edit_node("dob", prompt={"zh-CN": "出生日期。"}),
+            "dob",
+            "prompt has no text for language en-US",
+            id="missing-language",
+        ),
+        pytest.param(
+            edit_node("dob", wrong={"en-US": "Wrong."}),
+            "dob",
+            "wrong has no text for language zh-CN",
+            id="wrong-language",
+        ),
+    ],
+)
+def test_malformed_new_node_is_refused(
+    change: Callable[[dict[str, Any]], None], node_id: str, reason: str
+) -> None:
+    """Each mistake in a verify, branch, transfer node or audio prompt names node and problem."""
+    error = refused(full_with(change))
+    assert (PATH, node_id) == (error.path, error.node_id)
+    assert reason in error.reason
+
+
+@pytest.mark.parametrize("fact", ["dob", "id_last4", "id_number"])
+def test_prompt_naming_an_identity_fact_is_refused(fact: str) -> None:
+    """Identity facts are never said, whatever the node."""
+    error = refused(full_with(edit_node("dob", prompt=texts(en=f"Is it {{{fact}}}?"))))
+    assert "dob" == error.node_id
+    assert f"names {{{fact}}}: prompts never say identity facts" in error.reason
+
+
+@pytest.mark.parametrize(
+    "field",
+    "insurer policy_number_digits premium payment_years cooling_off_days appointment_date".split(),
+)
+def test_case_field_placeholders_are_allowed(field: str) -> None:
+    """The cooling-off and care fields may be named in prompts."""
+    parse_flow(full_with(edit_node("hello", prompt=texts(en=f"About {{{field}}}."))), PATH)
+
+
+def test_a_fact_the_flow_verifies_is_never_said() -> None:
+    """Verifying the premium and reading it out would give the answer away."""
+    raw = full_with(edit_node("dob", item="premium"))
+    raw["nodes"]["route"]["cases"][1]["verified_all"] = ["premium"]
+    raw["nodes"]["hello"]["prompt"] = texts(en="Your premium is {premium}.")
+    error = refused(raw)
+    assert ("hello", "prompt says {premium}, which this flow verifies") == (
+        error.node_id,
+        error.reason,
+    )
+
+
+def test_branch_loop_that_never_asks_is_refused() -> None:
+    """Two branches sending each other round would spin the engine."""
+
+    def change(raw: dict[str, Any]) -> None:
+        raw["nodes"]["route"]["cases"][0]["next"] = "again"
+        raw["nodes"]["again"] = {
+            "kind": "branch",
+            "cases": [{"verified_all": ["dob"], "next": "route"}],
+            "else": "done",
+        }
+
+    error = refused(full_with(change))
+    assert error.node_id in {"route", "again"}
+    assert "loops back to itself without asking anything" == error.reason
+
+
+def test_unknown_top_level_key_is_refused() -> None:
+    """A misspelt top-level setting is not silently ignored."""
+    error = refused(edited(lambda r: r.update(agentkey="0")))
+    assert (None, "unknown top-level key 'agentkey'") == (error.node_id, error.reason)
+
+
+def write(tmp_path: Path, raw: dict[str, Any], name: str = "flow.yaml") -> Path:
+    """Write a flow as YAML and return its path."""
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_check_flow_file_accepts_the_campaign_languages_it_has(tmp_path: Path) -> None:
+    """A campaign calling in a subset of the flow's languages is fine."""
+    path = write(tmp_path, full())
+    assert parse_flow(full(), str(path)) == check_flow_file(path, ["zh-CN"])
+
+
+def test_check_flow_file_refuses_a_campaign_language_the_flow_lacks(tmp_path: Path) -> None:
+    """A campaign calling in English needs an English flow."""
+    raw = full()
+    raw["languages"] = ["zh-CN"]
+    path = write(tmp_path, raw)
+    with pytest.raises(FlowError) as info:
+        check_flow_file(path, ["zh-CN", "en-US"])
+    assert (str(path), None) == (info.value.path, info.value.node_id)
+    assert "has no prompts for en-US (the campaign calls in it)" == info.value.reason
+
+
+def test_check_flow_file_finds_missing_audio_files(tmp_path: Path) -> None:
+    """With a prompts folder, every audio prompt must be a file in it."""
+    raw = full_with(edit_node("hello", prompt={"zh-CN": {"audio": "hi.wav"}, "en-US": "Hi."}))
+    path = write(tmp_path, raw)
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    with pytest.raises(FlowError) as info:
+        check_flow_file(path, prompts_dir=prompts)
+    assert ("hello", f"audio file 'hi.wav' is not in {prompts}") == (
+        info.value.node_id,
+        info.value.reason,
+    )
+    (prompts / "hi.wav").write_bytes(b"RIFF")
+    assert "test-flow" == check_flow_file(path, prompts_dir=prompts).id

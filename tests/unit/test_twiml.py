@@ -8,8 +8,8 @@ import pytest
 
 from ivr.flows.engine import start
 from ivr.flows.loader import load_shipped_flow
-from ivr.flows.model import Gather, Prompt, Step
-from ivr.flows.twiml import fill, hangup, render
+from ivr.flows.model import Audio, Gather, Prompt, Step
+from ivr.flows.twiml import AudioPromptError, fill, hangup, render
 
 FLOW = load_shipped_flow("post-discharge")
 ACTION = "https://ivr.example.test/twilio/gather?attempt=42&step=3"
@@ -113,3 +113,55 @@ def test_missing_context_field_reads_as_nothing() -> None:
 def test_hangup_document_only_hangs_up() -> None:
     """The answer to an unknown call is a bare Hangup."""
     assert ["Hangup"] == [child.tag for child in parsed(hangup())]
+
+
+def audio_url(file: str) -> str:
+    """Where the test app would serve a prompt file."""
+    return f"https://ivr.example.test/prompts/test-flow/{file}"
+
+
+def test_audio_prompt_is_played_from_the_url_the_shell_builds() -> None:
+    """An audio prompt is <Play> from the shell's URL; a text prompt stays <Say>."""
+    prompt = Prompt({"zh-CN": Audio("greeting_zh.wav"), "en-US": "Hello {name}."})
+    step = Step((prompt,), Gather(1, 6))
+    zh = parsed(
+        render(step, language="zh-CN", context=CONTEXT, action_url=ACTION, audio_url=audio_url)
+    )[0]
+    en = parsed(
+        render(step, language="en-US", context=CONTEXT, action_url=ACTION, audio_url=audio_url)
+    )[0]
+    assert [("Play", "https://ivr.example.test/prompts/test-flow/greeting_zh.wav")] == [
+        (verb.tag, verb.text) for verb in zh
+    ]
+    assert [("Say", "Hello Alex Example.")] == [(verb.tag, verb.text) for verb in en]
+
+
+def test_audio_prompt_without_an_audio_url_is_an_error() -> None:
+    """A shell that cannot locate prompt files is told so rather than saying nothing."""
+    step = Step((Prompt({"en-US": Audio("bye.wav")}),), None)
+    with pytest.raises(AudioPromptError, match=r"bye\.wav"):
+        render(step, language="en-US", context={}, action_url=ACTION)
+
+
+def test_transfer_step_says_its_prompt_then_dials_the_number_from_the_context() -> None:
+    """A dial step is Say then Dial to the filled-in number, and no Hangup before it."""
+    step = Step((Prompt({"en-US": "Connecting you."}),), None, dial="{transfer_number}")
+    context = {**CONTEXT, "transfer_number": "+15005550006"}
+    root = parsed(render(step, language="en-US", context=context, action_url=ACTION))
+    assert [("Say", "Connecting you."), ("Dial", "+15005550006")] == [
+        (verb.tag, verb.text) for verb in root
+    ]
+
+
+def test_transfer_without_a_number_hangs_up_after_the_prompt() -> None:
+    """No line configured: the prompt, then a hang-up rather than an empty Dial."""
+    step = Step((Prompt({"en-US": "Connecting you."}),), None, dial="{transfer_number}")
+    root = parsed(render(step, language="en-US", context=CONTEXT, action_url=ACTION))
+    assert ["Say", "Hangup"] == [verb.tag for verb in root]
+
+
+def test_sensitive_gather_renders_like_any_gather() -> None:
+    """The recording pause is the shell's job: the TwiML of a verify step is a plain Gather."""
+    step = Step((Prompt({"en-US": "Date of birth."}),), Gather(8, 10, "#"), sensitive=True)
+    gather = parsed(render(step, language="en-US", context={}, action_url=ACTION))[0]
+    assert ("Gather", "8", "#") == (gather.tag, gather.get("numDigits"), gather.get("finishOnKey"))
