@@ -7,6 +7,7 @@ once, whatever the provider repeats or reorders.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,17 +20,31 @@ from ivr.flows.engine import advance, current_step
 from ivr.flows.model import (
     Effect,
     Event,
+    Flow,
     FlowState,
     Hangup,
+    IdentityChecked,
     RaiseEscalation,
     SaveAnswer,
     Start,
     Step,
+    VerifyNode,
 )
-from ivr.models import Answer, Attempt, AttemptStatus, Case, CaseOutcome, CaseStatus
+from ivr.identity import FACTS_KEY, fact_matches
+from ivr.models import (
+    Answer,
+    Attempt,
+    AttemptStatus,
+    CallEvent,
+    Case,
+    CaseOutcome,
+    CaseStatus,
+)
 from ivr.outcome import settle
+from ivr.privacy import redact_phones
 from ivr.queue.service import raise_escalation
 from ivr.services import Services
+from ivr.telephony.port import RecordingNotLiveError, TelephonyError
 from scheduler.planner import plan_next_call
 
 log = logging.getLogger(__name__)
@@ -42,6 +57,7 @@ class FlowReply:
     step: Step
     step_no: int  # the number the next Gather's action must carry
     applied: bool  # False when the request was a replay and nothing changed
+    recording: str | None = None  # "pause" before a step that takes identity digits, "resume" after
 
 
 def state_of(attempt: Attempt) -> FlowState | None:
@@ -65,7 +81,7 @@ def apply_flow_event(
     if state is None and not isinstance(event, Start):
         # Keys for a flow that never started (its voice request was lost): nothing to apply.
         return _replay(services, attempt, state)
-    transition = advance(flow, state, event)
+    transition = advance(flow, state, event, verify=_verifier(services, attempt))
     # The step number in the WHERE clause is the guard: of two copies of one request (the
     # provider retries a slow webhook), only one can move the step on.
     moved = session.execute(
@@ -84,7 +100,35 @@ def apply_flow_event(
     session.refresh(attempt)
     _apply_effects(session, attempt, transition.effects, now)
     step = transition.step if transition.step is not None else Step((), None)
-    return FlowReply(step, expected_step + 1, applied=True)
+    change = _recording_change(flow, state, step)
+    return FlowReply(step, expected_step + 1, applied=True, recording=change)
+
+
+def _verifier(services: Services, attempt: Attempt) -> Callable[[str, str], bool]:
+    """Compare a keyed identity item with the case's keyed hash; no hash never matches."""
+    facts = attempt.case.details.get(FACTS_KEY) or {}
+    secret = services.settings.secret_key
+
+    def verify(item: str, keyed: str) -> bool:
+        stored = facts.get(item)
+        if not (isinstance(stored, str) and stored and secret):
+            return False
+        return fact_matches(secret, item, keyed, stored)
+
+    return verify
+
+
+def _recording_change(flow: Flow, before: FlowState | None, step: Step) -> str | None:
+    # Identity digits must not be in the kept audio: pause before a step that gathers them
+    # (its prompt included) and resume on the first step that does not.
+    was_sensitive = (
+        before is not None and not before.done and isinstance(flow.node(before.node), VerifyNode)
+    )
+    if step.sensitive and not was_sensitive:
+        return "pause"
+    if was_sensitive and not step.sensitive:
+        return "resume"
+    return None
 
 
 def _replay(services: Services, attempt: Attempt, state: FlowState | None) -> FlowReply:
@@ -106,6 +150,16 @@ def _apply_effects(
                     question=effect.question,
                     value=effect.value,
                     created_at=now,
+                )
+            )
+        elif isinstance(effect, IdentityChecked):
+            verdict = "matched" if effect.matched else "did not match"
+            session.add(
+                CallEvent(
+                    attempt_id=attempt.id,
+                    at=now,
+                    kind="identity.checked",
+                    detail=f"{effect.item} {verdict}",
                 )
             )
         elif isinstance(effect, RaiseEscalation):
@@ -216,3 +270,29 @@ def close_case(session: Session, case: Case, outcome: CaseOutcome, now: datetime
     case.outcome = outcome
     case.next_call_at = None
     case.done_at = now
+
+
+def change_recording(services: Services, attempt_id: int, call_sid: str, change: str) -> None:
+    """Pause or resume the call's recording; the result goes on the call's timeline.
+
+    Called between the flow's transaction and the TwiML answer, so the pause is in place before
+    the caller hears the identity question. A failure cannot be undone by refusing the call, so
+    it is recorded (timeline and error log) for the recording to be reviewed.
+    """
+    done = "paused" if change == "pause" else "resumed"
+    kind, detail = f"recording.{done}", None
+    telephony = services.telephony
+    try:
+        if telephony is None:
+            raise TelephonyError("no telephony provider configured in this process")
+        if change == "pause":
+            telephony.pause_recording(call_sid)
+        else:
+            telephony.resume_recording(call_sid)
+    except RecordingNotLiveError:
+        kind, detail = f"recording.not_{done}", "the call is no longer recording"
+    except TelephonyError as exc:
+        kind, detail = f"recording.{change}_failed", redact_phones(str(exc))[:200]
+        log.error("recording %s failed", change, extra={"action": kind, "attempt_id": attempt_id})
+    with services.sessions.begin() as session:
+        session.add(CallEvent(attempt_id=attempt_id, at=services.clock(), kind=kind, detail=detail))

@@ -367,8 +367,11 @@ def serve(host: str, port: int) -> None:
     from ivr.app import create_app
 
     current = settings()
+    svc = services_for(current)
+    # The webhooks pause the recording while identity digits are keyed: they need the provider.
+    svc.telephony = telephony_for(current)
     try:
-        app = create_app(current, services=services_for(current))
+        app = create_app(current, services=svc)
     except ConfigError as exc:
         fail("cannot serve webhooks:\n  " + "\n  ".join(exc.problems), 2)
     out.print(f"webhooks on http://{host}:{port}/twilio/ (public URL {current.public_base_url})")
@@ -553,8 +556,10 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
 
 def _register() -> None:
     # Command groups that live beside the code they drive.
+    from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
 
+    main.add_command(flows)
     main.add_command(prompts)
 
 

@@ -1,4 +1,4 @@
-"""The tables: campaign, contact, case, attempt, answer, recording, escalation.
+"""The tables: campaign, contact, case, attempt, call_event, answer, recording, escalation.
 
 No I/O here; behaviour lives in the modules that load and save these rows.
 """
@@ -78,6 +78,7 @@ class CaseOutcome(StrEnum):
     WRONG_PERSON = "wrong_person"  #: someone else answered
     REQUESTED_AGENT = "requested_agent"  #: the person asked for a human
     PARTIAL = "partial"  #: hung up mid-survey; answers kept
+    IDENTITY_FAILED = "identity_failed"  #: identity items did not match; nothing disclosed
     MISSED_DEADLINE = "missed_deadline"  #: no window left before the deadline
 
 
@@ -225,6 +226,21 @@ class Attempt(Base):
 
     case: Mapped[Case] = relationship(back_populates="attempts")
     answers: Mapped[list[Answer]] = relationship(back_populates="attempt")
+
+
+class CallEvent(Base):
+    """One moment of a call's timeline: recording paused or resumed, an identity item checked.
+
+    Never the keyed digits: `detail` names the item and whether it matched, nothing more.
+    """
+
+    __tablename__ = "call_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(String(200))
 
 
 class Answer(Base):

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr.attempts import FlowReply, apply_flow_event, record_status
+from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
 from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, render
 from ivr.models import Attempt, AttemptStatus, Recording, RecordingStatus
@@ -25,6 +25,9 @@ from ivr.webhooks.signature import is_signed, signed_url
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+# Case details a prompt may name (see ivr.flows.loader.PLACEHOLDERS); identity facts are not here.
+CONTEXT_DETAILS = ("premium", "payment_years", "cooling_off_days", "appointment_date")
 
 TWIML = "application/xml"
 
@@ -96,16 +99,39 @@ def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
     return attempt
 
 
-def _render(svc: Services, attempt: Attempt, reply: FlowReply) -> Response:
+def _render(svc: Services, attempt: Attempt, reply: FlowReply) -> str:
     case = attempt.case
+    campaign = case.campaign
+    details = case.details
     context = {
         "name": case.contact.name,
-        "organisation": svc.config(case.campaign).organisation,
+        "organisation": svc.config(campaign).organisation,
+        "insurer": svc.config(campaign).organisation,
         "department": case.department or "",
         "discharge_date": case.anchor_date.isoformat(),
+        # Read digit by digit: "1 2 3 4" makes the voice say each digit, not a big number.
+        "policy_number_digits": " ".join(case.external_ref),
+        "transfer_number": str(campaign.options.get("transfer_number", "")),
+        **{key: str(details.get(key, "")) for key in CONTEXT_DETAILS},
     }
+    flow_id = campaign.flow
     action = svc.url(f"/twilio/gather?attempt={attempt.id}&step={reply.step_no}")
-    return _twiml(render(reply.step, language=attempt.language, context=context, action_url=action))
+    return render(
+        reply.step,
+        language=attempt.language,
+        context=context,
+        action_url=action,
+        audio_url=lambda name: svc.url(f"/prompts/{flow_id}/{name}"),
+    )
+
+
+def _answer(
+    svc: Services, attempt_id: int, call_sid: str, body: str, change: str | None
+) -> Response:
+    """Pause or resume the recording (outside the transaction), then return the TwiML."""
+    if change is not None:
+        change_recording(svc, attempt_id, call_sid, change)
+    return _twiml(body)
 
 
 def _now(svc: Services) -> datetime:
@@ -125,7 +151,8 @@ def voice() -> Response:
         if attempt.status.rank < AttemptStatus.IN_PROGRESS.rank:
             attempt.status = AttemptStatus.IN_PROGRESS
         reply = apply_flow_event(session, svc, attempt, Start(), 0, now)
-        return _render(svc, attempt, reply)
+        body, attempt_id = _render(svc, attempt, reply), attempt.id
+    return _answer(svc, attempt_id, call_sid, body, reply.recording)
 
 
 @bp.post("/gather")
@@ -143,7 +170,8 @@ def gather() -> Response:
         reply = apply_flow_event(session, svc, attempt, Input(digits), step, now)
         if not reply.applied:
             log.info("replayed gather", extra={"action": "gather.replay", "attempt_id": attempt.id})
-        return _render(svc, attempt, reply)
+        body, attempt_id = _render(svc, attempt, reply), attempt.id
+    return _answer(svc, attempt_id, call_sid, body, reply.recording)
 
 
 @bp.post("/status")

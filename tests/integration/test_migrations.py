@@ -81,7 +81,7 @@ def test_current_revision_is_none_before_and_head_after_upgrade(url: str) -> Non
 
     upgrade(url)
 
-    assert "0001" == head_revision()
+    assert "0002" == head_revision()
     assert head_revision() == current_revision(url)
 
 
@@ -170,3 +170,18 @@ def test_a_migration_that_breaks_foreign_keys_is_rolled_back(
 
     with inspect_engine.connect() as conn:
         assert 0 == conn.execute(sa.text('SELECT count(*) FROM "case"')).scalar_one()
+
+
+def test_upgrade_from_the_baseline_keeps_the_rows(url: str, inspect_engine: Engine) -> None:
+    """A database made at 0001 with data in it reaches head with the data intact."""
+    upgrade(url, "0001")
+    with inspect_engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO campaign (name, template, flow, options, status, created_at) "
+            "VALUES ('kept', 'post-discharge', 'post-discharge', '{}', 'active', "
+            "'2030-01-01 00:00:00')"
+        )
+    upgrade(url)
+    with inspect_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM campaign").scalars().all() == ["kept"]
+    assert "call_event" in table_names(inspect_engine)
