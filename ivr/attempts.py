@@ -21,6 +21,7 @@ from ivr.flows.model import (
     Effect,
     Event,
     Flow,
+    FlowOutcome,
     FlowState,
     Hangup,
     IdentityChecked,
@@ -222,6 +223,8 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
         permanent_error=attempt.error_permanent,
         attempts_made=case.attempts_made,
         max_attempts=config.policy.max_attempts,
+        wrong_person_calls=sum(_ended(a) is FlowOutcome.WRONG_PERSON for a in case.attempts),
+        wrong_person_retries=services.flow(case.campaign).wrong_person_retries,
     )
     outcome = decision.outcome
     detail = None
@@ -262,6 +265,11 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
             "outcome": outcome and outcome.value,
         },
     )
+
+
+def _ended(attempt: Attempt) -> FlowOutcome | None:
+    state = state_of(attempt)
+    return None if state is None else state.outcome
 
 
 def close_case(session: Session, case: Case, outcome: CaseOutcome, now: datetime) -> None:

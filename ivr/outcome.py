@@ -12,6 +12,7 @@ _FLOW_TO_CASE = {
     FlowOutcome.WRONG_PERSON: CaseOutcome.WRONG_PERSON,
     FlowOutcome.REQUESTED_AGENT: CaseOutcome.REQUESTED_AGENT,
     FlowOutcome.PARTIAL: CaseOutcome.PARTIAL,
+    FlowOutcome.IDENTITY_FAILED: CaseOutcome.IDENTITY_FAILED,
 }
 
 
@@ -30,10 +31,20 @@ def settle(
     permanent_error: bool,
     attempts_made: int,
     max_attempts: int,
+    wrong_person_calls: int = 0,
+    wrong_person_retries: int = 0,
 ) -> Settlement:
-    """Decide a case's fate from its latest attempt (flow escalations are raised by the flow)."""
+    """Decide a case's fate from its latest attempt (flow escalations are raised by the flow).
+
+    wrong_person_calls counts the case's attempts that ended "not me", this one included; a flow
+    with wrong_person_retries calls again that many times before closing the case.
+    """
     if status is AttemptStatus.ERROR and permanent_error:
         return Settlement(CaseOutcome.WRONG_NUMBER, "wrong_number")
+    if flow_outcome is FlowOutcome.WRONG_PERSON and wrong_person_retries > 0:
+        if wrong_person_calls <= wrong_person_retries and attempts_made < max_attempts:
+            return Settlement(None)
+        return Settlement(CaseOutcome.WRONG_PERSON, "wrong_person")
     if flow_outcome is not None and flow_outcome in _FLOW_TO_CASE:
         return Settlement(_FLOW_TO_CASE[flow_outcome])
     # Not reached: unanswered, busy, failed, silent, or nobody confirmed being the contact.

@@ -8,6 +8,7 @@ The YAML form (every node kind once)::
     agent_key: "0"            # optional: this key at any question hands over to a human
     agent_node: agent_end
     hangup_reason: partial    # escalation when an identified person hangs up mid-flow
+    wrong_person_retries: 1   # calls again after "not me" this many times, then wrong_person
     reprompt: {zh-CN: ..., en-US: ...}
     nodes:
       greeting:
@@ -128,7 +129,16 @@ _FIELDS: Mapping[str, frozenset[str]] = {
     "end": frozenset({"outcome", "prompt"}),
 }
 _TOP_LEVEL = frozenset(
-    {"id", "description", "languages", "start", "agent_key", "agent_node", "hangup_reason"}
+    {
+        "id",
+        "description",
+        "languages",
+        "start",
+        "agent_key",
+        "agent_node",
+        "hangup_reason",
+        "wrong_person_retries",
+    }
     | {"reprompt", "nodes"}
 )
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
@@ -235,6 +245,9 @@ def parse_flow(raw: Any, path: str = "<flow>") -> Flow:
         raise FlowError(path, None, "agent_key and agent_node go together")
     if agent_key is not None and str(agent_key) not in VALID_KEYS:
         raise FlowError(path, None, f"agent_key {agent_key!r} is not one of 0-9 * #")
+    wrong_person_retries = raw.get("wrong_person_retries", 0)
+    if not isinstance(wrong_person_retries, int) or not 0 <= wrong_person_retries <= 5:
+        raise FlowError(path, None, "wrong_person_retries must be a whole number from 0 to 5")
     flow = Flow(
         id=str(raw["id"]),
         languages=languages,
@@ -244,6 +257,7 @@ def parse_flow(raw: Any, path: str = "<flow>") -> Flow:
         agent_key=None if agent_key is None else str(agent_key),
         agent_node=None if agent_node is None else str(agent_node),
         hangup_reason=str(raw.get("hangup_reason", "partial")),
+        wrong_person_retries=wrong_person_retries,
     )
     problem = find_problem(flow)
     if problem is not None:

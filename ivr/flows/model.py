@@ -16,6 +16,7 @@ class FlowOutcome(StrEnum):
     WRONG_PERSON = "wrong_person"  #: someone else answered
     REQUESTED_AGENT = "requested_agent"  #: the person asked for a human
     PARTIAL = "partial"  #: hung up after identification, before the end
+    IDENTITY_FAILED = "identity_failed"  #: the identity items did not match
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,9 @@ class Flow:
     agent_key: str | None = None  # pressed at any question: hand over to a human
     agent_node: str | None = None
     hangup_reason: str = "partial"  # escalation when an identified person hangs up mid-flow
+    # "Not me" ends the call; with retries the case is called again (someone else may have picked
+    # up the phone) and only the next "not me" closes it as wrong_person, with an escalation.
+    wrong_person_retries: int = 0
 
     def node(self, node_id: str) -> Node:
         """The node with this id (KeyError means a saved state from another flow version)."""

@@ -497,7 +497,7 @@ def test_cooling_off_wrong_dob_twice_escalates_identity_failed_without_policy_de
     transitions = cooling("1", "19991231", "20000101")
     last = transitions[-1]
     assert ["identity_failed"] == reasons(transitions)
-    assert FlowOutcome.PARTIAL == last.state.outcome
+    assert FlowOutcome.IDENTITY_FAILED == last.state.outcome
     assert last.step is not None
     for language in COOLING.languages:
         (goodbye,) = (p.text(language) for p in last.step.prompts)

@@ -91,3 +91,41 @@ def test_every_flow_outcome_that_reached_someone_closes_the_case() -> None:
             assert settlement.outcome is None
         else:
             assert Settlement(CaseOutcome(outcome.value)) == settlement
+
+
+def test_identity_failure_closes_the_case_as_identity_failed() -> None:
+    got = settle(
+        status=S.COMPLETED,
+        flow_outcome=F.IDENTITY_FAILED,
+        permanent_error=False,
+        attempts_made=1,
+        max_attempts=5,
+    )
+    assert got == Settlement(C.IDENTITY_FAILED)
+
+
+@pytest.mark.parametrize(
+    ("calls", "retries", "made", "expected"),
+    [
+        # Without retries (post-discharge) the first "not me" closes the case; the flow escalated.
+        (1, 0, 1, Settlement(C.WRONG_PERSON)),
+        # With one retry (cooling-off) the first "not me" calls again, the second closes it.
+        (1, 1, 1, Settlement(None)),
+        (2, 1, 2, Settlement(C.WRONG_PERSON, "wrong_person")),
+        # No attempt left to call again: close it now rather than lose it as unreachable.
+        (1, 1, 5, Settlement(C.WRONG_PERSON, "wrong_person")),
+    ],
+)
+def test_wrong_person_is_called_again_as_often_as_the_flow_says(
+    calls: int, retries: int, made: int, expected: Settlement
+) -> None:
+    got = settle(
+        status=S.COMPLETED,
+        flow_outcome=F.WRONG_PERSON,
+        permanent_error=False,
+        attempts_made=made,
+        max_attempts=5,
+        wrong_person_calls=calls,
+        wrong_person_retries=retries,
+    )
+    assert got == expected
