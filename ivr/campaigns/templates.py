@@ -1,14 +1,27 @@
-"""Campaign templates and their options: defaults from the users' written rules, overridable."""
+"""Campaign templates and their options: defaults from the users' written rules, overridable.
+
+A template is one follow-up program of REQUIREMENTS.md: its flow, its case CSV (ivr.cases.columns)
+and its option defaults. The keys of ``defaults`` are the options the template takes: a campaign
+of another template refuses them (no cooling_off_days on a hospital campaign).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from ivr.cases.columns import (
+    COOLING_OFF_CSV,
+    POST_DISCHARGE_CSV,
+    CsvSpec,
+    Role,
+    parse_cooling_off_days,
+)
 from scheduler.planner import (
     CallPolicy,
     format_duration,
@@ -110,39 +123,157 @@ OPTIONS: Mapping[str, Option] = {
     "language": Option("default call language (zh-CN or en-US)", _language),
     "ring_timeout": Option("seconds to let the phone ring (5-120)", _positive_int(5, 120)),
     "record": Option("record the whole call (yes/no)", _bool, lambda v: "yes" if v else "no"),
+    "cooling_off_days": Option(
+        "cooling-off period (10 or 15 days) of cases whose row leaves it blank; "
+        "the deadline is that many days after the receipt",
+        parse_cooling_off_days,
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Template:
-    """A ready campaign: a flow plus option defaults."""
+    """A ready campaign: a flow, a case CSV, option defaults, and what `templates show` says."""
 
     name: str
     flow: str
     description: str
     defaults: Mapping[str, str]
+    csv: CsvSpec = POST_DISCHARGE_CSV
+    questions: tuple[str, ...] = field(default=())  #: what the flow asks, in order, one a line
+    example: str = "examples/post-discharge.csv"  #: a CSV that imports cleanly, from the repo root
+
+    @property
+    def identity_facts(self) -> tuple[str, ...]:
+        """The identity facts its cases carry (hashed on import, so importing needs the secret)."""
+        return self.csv.named(Role.FACT)
+
+    def timing(self) -> str:
+        """When its cases are called, from its defaults (so it cannot drift from them)."""
+        d = self.defaults
+        anchor = self.csv.anchor
+        offset = format_duration(parse_duration(d["offset"]))
+        first = (
+            f"first call as soon as a window opens after {anchor}"
+            if offset == "0s"
+            else f"first call {offset} after {anchor}"
+        )
+        if "cooling_off_days" in d:
+            deadline = (
+                f"deadline {anchor} + the row's cooling_off_days (10 or 15; "
+                f"blank: {d['cooling_off_days']}) days"
+            )
+        elif d.get("deadline", "none") == "none":
+            deadline = "no deadline"
+        else:
+            deadline = f"deadline {d['deadline']} after {anchor}"
+        parts = [
+            first,
+            f"windows {d['windows']} in the contact's time zone (default {d['timezone']})",
+            f"up to {d['max_attempts']} attempts at least {d['retry_spacing']} apart",
+            deadline,
+        ]
+        if d.get("excluded_wards"):
+            parts.append(f"wards never called: {d['excluded_wards']}")
+        return "; ".join(parts)
+
+
+_HOSPITAL = {
+    "organisation": "示例医院",
+    "windows": "08:00-11:00,14:00-17:00",
+    "timezone": "Asia/Shanghai",
+    "max_attempts": "3",
+    "excluded_wards": "ICU",
+    "default_region": "CN",
+    "language": "zh-CN",
+    "ring_timeout": "30",
+    "record": "yes",
+}
+
+_POST_DISCHARGE_QUESTIONS = (
+    "identity: if you are <name>, press 1; if not, press 2 (escalates wrong_person)",
+    "recovery since discharge: 1 better / 2 about the same / 3 worse (escalates clinical_concern)",
+    "medication taken as prescribed: 1 yes / 2 no (escalates clinical_concern)",
+    "satisfaction with the stay, 1-5 (1-2 escalate low_satisfaction and offer a call-back)",
+    "reminder of the follow-up clinic; 0 at any question: requested_agent",
+)
+
+
+def _post_discharge(name: str, when: str, **timing: str) -> Template:
+    merged = {**_HOSPITAL, **timing}
+    return Template(
+        name=name,
+        flow="post-discharge",
+        description="Hospital post-discharge follow-up: recovery, medication, satisfaction "
+        f"({when})",
+        defaults={key: merged[key] for key in OPTIONS if key in merged},  # in OPTIONS order
+        questions=_POST_DISCHARGE_QUESTIONS,
+    )
 
 
 TEMPLATES: Mapping[str, Template] = {
-    "post-discharge": Template(
-        name="post-discharge",
-        flow="post-discharge",
-        description="Hospital post-discharge follow-up: recovery, medication, satisfaction "
-        "(7 days after discharge, 3 attempts, 08:00-11:00 and 14:00-17:00)",
+    # 7-10 days after discharge (the first hospital of REQUIREMENTS.md section 1).
+    "post-discharge": _post_discharge(
+        "post-discharge",
+        "7 days after discharge, 3 attempts, 08:00-11:00 and 14:00-17:00",
+        offset="7d",
+        retry_spacing="2h",
+        deadline="10d",
+    ),
+    # "Within 72 hours": from the day after discharge (nobody is called on the day they leave)
+    # until 72 hours after the discharge day began; attempts 6h apart spread over two days.
+    "post-discharge-72h": _post_discharge(
+        "post-discharge-72h",
+        "within 72 hours of discharge, from the next day, 3 attempts",
+        offset="1d",
+        retry_spacing="6h",
+        deadline="3d",
+    ),
+    # "Within one week": from two days after discharge until the end of the seventh day.
+    "post-discharge-1w": _post_discharge(
+        "post-discharge-1w",
+        "within one week of discharge, from the second day, 3 attempts",
+        offset="2d",
+        retry_spacing="6h",
+        deadline="7d",
+    ),
+    "cooling-off": Template(
+        name="cooling-off",
+        flow="cooling-off",
+        description="Life insurance cooling-off verification call (犹豫期回访): identity by date "
+        "of birth and ID card, then the policyholder confirms the sale was explained "
+        "(recorded; must succeed within the 10 or 15 days after the receipt is signed)",
         defaults={
-            "organisation": "示例医院",
-            "offset": "7d",
-            "windows": "08:00-11:00,14:00-17:00",
+            "organisation": "示例人寿 (demo)",
+            "offset": "0s",
+            # Insurance calls may not be placed 21:00-09:00; the last window closes at 20:00 so
+            # a call cannot run into the forbidden hours, and the evening reaches working people.
+            "windows": "09:00-12:00,14:00-20:00",
             "timezone": "Asia/Shanghai",
-            "max_attempts": "3",
-            "retry_spacing": "2h",
-            "deadline": "10d",
-            "excluded_wards": "ICU",
+            "max_attempts": "5",
+            "retry_spacing": "4h",
+            "cooling_off_days": "15",
             "default_region": "CN",
             "language": "zh-CN",
             "ring_timeout": "30",
             "record": "yes",
         },
+        csv=COOLING_OFF_CSV,
+        example="examples/cooling-off.csv",
+        questions=(
+            "greeting: insurer, policy number digit by digit, 'this call is recorded'; if you "
+            "are <name>, the policyholder, press 1, if not press 2 (twice: wrong_person)",
+            "identity: date of birth as 8 digits YYYYMMDD then #; last 4 characters of the ID "
+            "card (* for X); each may be keyed twice; still wrong: identity_failed, no details",
+            "signed the documents yourself: 1 yes / 2 no / 3 not sure",
+            "told of the N-day cooling-off period and the right to cancel with a full refund: "
+            "1 / 2 / 3",
+            "coverage and exclusions explained: 1 / 2 / 3",
+            "'your premium is X yuan a year for Y years' is what you agreed: 1 / 2 / 3; any 2 or "
+            "3 escalates missell_suspected (due 15 working days later)",
+            "thanks; the call-back is complete. 0 at any question: requested_agent; an invalid "
+            "key or silence twice: partial",
+        ),
     ),
 }
 
@@ -171,10 +302,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 def resolve_options(tpl: Template, overrides: Mapping[str, str]) -> dict[str, str]:
     """The template's defaults with overrides applied, each checked and written canonically."""
     problems: list[str] = []
-    unknown = sorted(set(overrides) - set(OPTIONS))
+    unknown = sorted(set(overrides) - set(tpl.defaults))
     if unknown:
-        problems.append(f"unknown option(s) {', '.join(unknown)}")
-    merged = {**tpl.defaults, **{k: v for k, v in overrides.items() if k in OPTIONS}}
+        problems.append(f"unknown option(s) {', '.join(unknown)} for template {tpl.name!r}")
+    merged = {**tpl.defaults, **{k: v for k, v in overrides.items() if k in tpl.defaults}}
     resolved: dict[str, str] = {}
     for key, text in merged.items():
         option = OPTIONS[key]
@@ -182,8 +313,13 @@ def resolve_options(tpl: Template, overrides: Mapping[str, str]) -> dict[str, st
             resolved[key] = option.format(option.parse(text))
         except ValueError as exc:
             problems.append(f"{key}={text!r}: {exc}")
+    if not problems:
+        try:
+            campaign_config(resolved)  # the options together: a deadline after the offset, ...
+        except ValueError as exc:
+            problems.append(str(exc))
     if problems:
-        valid = "\n".join(f"  {k:15} {o.help}" for k, o in OPTIONS.items())
+        valid = "\n".join(f"  {k:16} {OPTIONS[k].help}" for k in tpl.defaults)
         raise OptionError("; ".join(problems) + "\nvalid keys:\n" + valid)
     return resolved
 
@@ -202,11 +338,20 @@ class CampaignConfig:
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
-    """Parse stored (already validated) options."""
+    """Parse stored (already validated) options.
+
+    A cooling_off_days option sets the deadline to that many days after the anchor; the importer
+    passes the campaign's options with a row's own cooling_off_days over them to get the case's.
+    """
 
     def get(key: str) -> Any:
         return OPTIONS[key].parse(options[key])
 
+    if "cooling_off_days" in options:
+        deadline_after = timedelta(days=get("cooling_off_days"))
+    else:
+        deadline_after = get("deadline")
+    excluded = get("excluded_wards") if "excluded_wards" in options else frozenset()
     return CampaignConfig(
         organisation=get("organisation"),
         policy=CallPolicy(
@@ -214,8 +359,8 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
             windows=get("windows"),
             max_attempts=get("max_attempts"),
             retry_spacing=get("retry_spacing"),
-            deadline_after=get("deadline"),
-            excluded_wards=get("excluded_wards"),
+            deadline_after=deadline_after,
+            excluded_wards=excluded,
         ),
         timezone=get("timezone"),
         default_region=get("default_region"),

@@ -1,4 +1,8 @@
-"""Parse and validate a case CSV (one discharged patient per row); pure, no database.
+"""Parse and validate a case CSV (one case per row) against a template's CsvSpec; pure.
+
+The spec (ivr.cases.columns) says which columns are required, which is the anchor, and which are
+details, per-case options or identity facts. Facts come out normalised in ``CaseRow.facts``
+(left out of repr) for the importer to hash; they are never stored in clear.
 
 Reasons in a ``RowError`` name the column and the rule but never echo a cell: a shifted row can
 put a phone number or a name into any column, and these reasons end up in logs and on screens.
@@ -10,24 +14,41 @@ import csv
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-REQUIRED_COLUMNS = ("external_ref", "name", "phone", "discharge_date", "department", "ward")
-OPTIONAL_COLUMNS = ("sex", "age", "doctor", "nurse", "diagnosis", "language", "timezone")
-DETAIL_COLUMNS = ("doctor", "nurse", "diagnosis")
-LANGUAGES = ("zh-CN", "en-US")
+from ivr.cases.columns import LANGUAGES, POST_DISCHARGE_CSV, CsvSpec, Role
+
+__all__ = [
+    "DETAIL_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "CaseRow",
+    "CsvFormatError",
+    "RowError",
+    "count_data_lines",
+    "parse_case_csv",
+]
+
 MAX_AGE = 130
 
 # [0-9], not \d: \d also matches full-width and other Unicode digits.
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 _AGE = re.compile(r"[0-9]{1,3}")
 _SEXES = {"f": "F", "female": "F", "女": "F", "m": "M", "male": "M", "男": "M"}
 _BOM = "\ufeff"
 _LANGUAGES_BY_KEY = {language.lower(): language for language in LANGUAGES}
+
+
+REQUIRED_COLUMNS = POST_DISCHARGE_CSV.required
+OPTIONAL_COLUMNS = POST_DISCHARGE_CSV.optional
+DETAIL_COLUMNS = POST_DISCHARGE_CSV.named(Role.DETAIL)
 
 
 class _Reader(Protocol):
@@ -46,7 +67,11 @@ class CsvFormatError(Exception):
 
 @dataclass(frozen=True)
 class CaseRow:
-    """One valid data row, normalised (E.164 phone, ISO date, defaults applied)."""
+    """One valid data row, normalised (E.164 phone, ISO date, defaults applied).
+
+    ``facts`` holds identity facts in clear (normalised) for the importer to hash at once; it is
+    left out of repr so a logged or printed row never shows them.
+    """
 
     line: int
     external_ref: str
@@ -60,6 +85,9 @@ class CaseRow:
     sex: str | None = None
     age: int | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    anchor_at: datetime | None = None  #: aware UTC, when the anchor cell held a time too
+    options: Mapping[str, str] = field(default_factory=dict)  #: per-case campaign options
+    facts: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +105,7 @@ def parse_case_csv(
     default_region: str = "CN",
     default_language: str = "zh-CN",
     default_timezone: str = "Asia/Shanghai",
+    spec: CsvSpec = POST_DISCHARGE_CSV,
 ) -> Iterator[CaseRow | RowError]:
     """Read the header now, then yield one CaseRow or RowError per non-blank data row.
 
@@ -91,8 +120,9 @@ def parse_case_csv(
     if not _is_timezone(default_timezone):
         raise ValueError(f"default_timezone {default_timezone!r} is not a known IANA time zone")
     reader = csv.reader(_lines(stream))
-    columns = _read_header(reader)
-    return _rows(reader, columns, default_region, default_language, default_timezone)
+    columns = _read_header(reader, spec)
+    defaults = _Defaults(default_region, default_language, default_timezone)
+    return _rows(reader, columns, spec, defaults)
 
 
 def count_data_lines(stream: TextIO) -> int:
@@ -133,12 +163,12 @@ def _wrap_csv_errors(reader: _Reader) -> Iterator[list[str]]:
         raise CsvFormatError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
 
 
-def _read_header(reader: _Reader) -> dict[str, int]:
+def _read_header(reader: _Reader, spec: CsvSpec) -> dict[str, int]:
     """Map each known column name to its index, or raise CsvFormatError."""
     header = next(_wrap_csv_errors(reader), None)
     if header is None or _is_blank(header):
         raise CsvFormatError("the file has no header row (line 1 must name the columns)")
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    known = {column.name for column in spec.columns}
     columns: dict[str, int] = {}
     repeated: list[str] = []
     for index, raw in enumerate(header):
@@ -149,7 +179,7 @@ def _read_header(reader: _Reader) -> dict[str, int]:
             repeated.append(name)
         columns.setdefault(name, index)
     problems: list[str] = []
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    missing = [name for name in spec.required if name not in columns]
     if missing:
         problems.append(f"missing required column(s): {', '.join(missing)}")
     if repeated:
@@ -159,12 +189,17 @@ def _read_header(reader: _Reader) -> dict[str, int]:
     return columns
 
 
+@dataclass(frozen=True)
+class _Defaults:
+    """What a row gets when it leaves a column out."""
+
+    region: str
+    language: str
+    timezone: str
+
+
 def _rows(
-    reader: _Reader,
-    columns: Mapping[str, int],
-    region: str,
-    default_language: str,
-    default_timezone: str,
+    reader: _Reader, columns: Mapping[str, int], spec: CsvSpec, defaults: _Defaults
 ) -> Iterator[CaseRow | RowError]:
     """Validate each data row after the header."""
     first_seen: dict[str, int] = {}
@@ -178,66 +213,105 @@ def _rows(
             name: cells[index].strip() if index < len(cells) else ""
             for name, index in columns.items()
         }
-        yield _validate(values, line, first_seen, region, default_language, default_timezone)
+        yield _validate(values, line, first_seen, spec, defaults)
 
 
 def _validate(
     values: Mapping[str, str],
     line: int,
     first_seen: dict[str, int],
-    region: str,
-    default_language: str,
-    default_timezone: str,
+    spec: CsvSpec,
+    defaults: _Defaults,
 ) -> CaseRow | RowError:
     """Turn one row's cells into a CaseRow, or a RowError listing every problem."""
     # Checked in column order so the reason reads left to right like the spreadsheet.
     problems: list[str] = []
-    ref = _required(values, "external_ref", problems)
+    fields: dict[str, str] = {}
+    anchor: date | datetime | None = None
+    by_role: dict[Role, dict[str, str]] = {Role.DETAIL: {}, Role.OPTION: {}, Role.FACT: {}}
+    for column in spec.columns:
+        raw = values.get(column.name, "")
+        if column.required and not column.may_be_blank and not raw:
+            problems.append(f"{column.name}: must not be empty")
+            continue
+        if column.role is Role.ANCHOR:
+            anchor = _parse_anchor(column.name, raw, spec.anchor_time, problems)
+        elif column.role is Role.CASE:
+            fields[column.name] = _case_field(
+                column.name, raw, line, first_seen, defaults, problems
+            )
+        elif raw:
+            try:
+                by_role[column.role][column.name] = column.check(raw) if column.check else raw
+            except ValueError as exc:
+                problems.append(f"{column.name}: {exc}")
+
+    language = fields.get("language") or defaults.language
+    timezone = fields.get("timezone") or defaults.timezone
+    ref = fields.get("external_ref") or values.get("external_ref", "")
+    if problems or anchor is None:
+        return RowError(line=line, external_ref=ref or None, reason="; ".join(problems))
+    anchor_date, anchor_at = _localise(anchor, ZoneInfo(timezone))
+    age = fields.get("age")
+    return CaseRow(
+        line=line,
+        external_ref=ref,
+        name=fields["name"],
+        phone=fields["phone"],
+        anchor_date=anchor_date,
+        department=fields.get("department", ""),
+        ward=fields.get("ward", ""),
+        language=language,
+        timezone=timezone,
+        sex=fields.get("sex") or None,
+        age=int(age) if age else None,
+        details=by_role[Role.DETAIL],
+        anchor_at=anchor_at,
+        options=by_role[Role.OPTION],
+        facts=by_role[Role.FACT],
+    )
+
+
+def _case_field(
+    name: str,
+    raw: str,
+    line: int,
+    first_seen: dict[str, int],
+    defaults: _Defaults,
+    problems: list[str],
+) -> str:
+    """Check one case or contact field; "" for a blank optional cell or a refused one."""
+    if name == "external_ref":
+        _claim_ref(raw, line, first_seen, problems)
+        return raw
+    if name == "phone":
+        return _parse_phone(raw, defaults.region, problems)
+    if name == "sex":
+        return _parse_sex(raw, problems) or ""
+    if name == "age":
+        age = _parse_age(raw, problems)
+        return "" if age is None else str(age)
+    if name == "language":
+        if not raw:
+            return ""
+        language = _LANGUAGES_BY_KEY.get(raw.lower(), "")
+        if not language:
+            problems.append(f"language: must be one of {', '.join(LANGUAGES)}")
+        return language
+    if name == "timezone":
+        if raw and not _is_timezone(raw):
+            problems.append("timezone: not a known IANA time zone name (e.g. Asia/Shanghai)")
+            return ""
+        return raw
+    return raw  # name, department, ward: any text
+
+
+def _claim_ref(ref: str, line: int, first_seen: dict[str, int], problems: list[str]) -> None:
+    """Note a repeated ref; remember the first line of each (even of an invalid row)."""
     if ref in first_seen:
         problems.append(f"duplicate external_ref, first seen on line {first_seen[ref]}")
     elif ref:
         first_seen[ref] = line
-    name = _required(values, "name", problems)
-    raw_phone = _required(values, "phone", problems)
-    phone = _parse_phone(raw_phone, region, problems) if raw_phone else ""
-    raw_date = _required(values, "discharge_date", problems)
-    anchor_date = _parse_date(raw_date, problems) if raw_date else None
-    department = _required(values, "department", problems)
-    sex = _parse_sex(values.get("sex", ""), problems)
-    age = _parse_age(values.get("age", ""), problems)
-
-    raw_language = values.get("language", "")
-    language = _LANGUAGES_BY_KEY.get(raw_language.lower(), "") if raw_language else default_language
-    if not language:
-        problems.append(f"language: must be one of {', '.join(LANGUAGES)}")
-    timezone = values.get("timezone", "") or default_timezone
-    if not _is_timezone(timezone):
-        problems.append("timezone: not a known IANA time zone name (e.g. Asia/Shanghai)")
-
-    if problems or anchor_date is None:
-        return RowError(line=line, external_ref=ref or None, reason="; ".join(problems))
-    return CaseRow(
-        line=line,
-        external_ref=ref,
-        name=name,
-        phone=phone,
-        anchor_date=anchor_date,
-        department=department,
-        ward=values["ward"],
-        language=language,
-        timezone=timezone,
-        sex=sex,
-        age=age,
-        details={column: values[column] for column in DETAIL_COLUMNS if values.get(column)},
-    )
-
-
-def _required(values: Mapping[str, str], column: str, problems: list[str]) -> str:
-    """Return the cell, noting a problem when it is empty."""
-    value = values[column]
-    if not value:
-        problems.append(f"{column}: must not be empty")
-    return value
 
 
 def _parse_phone(raw: str, region: str, problems: list[str]) -> str:
@@ -253,16 +327,37 @@ def _parse_phone(raw: str, region: str, problems: list[str]) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _parse_date(raw: str, problems: list[str]) -> date | None:
-    """Parse a strict YYYY-MM-DD date."""
+def _parse_anchor(
+    column: str, raw: str, with_time: bool, problems: list[str]
+) -> date | datetime | None:
+    """A strict YYYY-MM-DD date or, when with_time, also an ISO date and time (naive or not)."""
     # date.fromisoformat alone also takes 20260203 and 2026-W06-2 on Python 3.11+.
-    if _ISO_DATE.fullmatch(raw):
-        try:
+    try:
+        if _ISO_DATE.fullmatch(raw):
             return date.fromisoformat(raw)
-        except ValueError:
-            pass
-    problems.append("discharge_date: must be a real date written YYYY-MM-DD")
+        if with_time and _ISO_DATETIME.fullmatch(raw):
+            return datetime.fromisoformat(raw)
+    except ValueError:
+        pass
+    if with_time:
+        problems.append(
+            f"{column}: must be a real date YYYY-MM-DD, or a date and time "
+            "YYYY-MM-DDTHH:MM[:SS] with an optional offset such as +08:00"
+        )
+    else:
+        problems.append(f"{column}: must be a real date written YYYY-MM-DD")
     return None
+
+
+def _localise(anchor: date | datetime, tz: ZoneInfo) -> tuple[date, datetime | None]:
+    """The anchor's local date in the contact's zone and, for a time, the UTC instant."""
+    if not isinstance(anchor, datetime):
+        return anchor, None
+    if anchor.tzinfo is None:
+        # A time without an offset is the contact's wall-clock time (the receipt was signed
+        # where they live). In a DST gap or overlap fold=0 picks the earlier reading.
+        anchor = anchor.replace(tzinfo=tz)
+    return anchor.astimezone(tz).date(), anchor.astimezone(UTC)
 
 
 def _parse_sex(raw: str, problems: list[str]) -> str | None:

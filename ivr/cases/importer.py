@@ -10,6 +10,12 @@ deadline) is stored, not dropped, so the register and the follow-up rate still c
 done with outcome MISSED_DEADLINE, and an "unreachable" escalation asks a person to decide (call by
 hand, or record why not). That is the reason and detail attempts.py uses when a retry finds no
 window left; rules.py has no closer reason.
+
+The campaign's template decides the columns (ivr.cases.columns). A row's per-case options (the
+cooling-off template's cooling_off_days) override the campaign's for that case's deadline and are
+kept in its details. Identity facts are replaced by keyed hashes (ivr.identity) in
+``details["facts"]`` before anything is written: the clear values reach neither the database nor
+a log line. A template with facts needs the instance secret, and refuses to import without it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -27,13 +33,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.campaigns.service import CampaignError
-from ivr.campaigns.templates import CampaignConfig, campaign_config
+from ivr.campaigns.templates import CampaignConfig, OptionError, Template, campaign_config, template
+from ivr.cases.columns import Role
 from ivr.cases.csv_rows import CaseRow, RowError, parse_case_csv
+from ivr.identity import FACTS_KEY, fact_hash
 from ivr.models import Campaign, Case, CaseOutcome, CaseStatus, Contact
 from ivr.queue.service import raise_escalation
-from scheduler.planner import deadline_at, excluded_reason, plan_next_call
+from scheduler.planner import deadline_at, excluded_reason, first_call_earliest, next_call_at
 
-__all__ = ["DuplicateRow", "ImportReport", "import_cases"]
+__all__ = ["DuplicateRow", "ImportReport", "SecretRequiredError", "import_cases"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,46 @@ _LENGTH_CHECKED: tuple[tuple[str, ColumnElement[Any]], ...] = (
 )
 
 _T = TypeVar("_T")
+
+
+class SecretRequiredError(CampaignError):
+    """This campaign's cases carry identity facts, hashed with IVR_SECRET_KEY: set it first."""
+
+
+class _Plan:
+    """What every row of one import shares: the template, the options, the secret."""
+
+    def __init__(self, tpl: Template, options: dict[str, Any], secret_key: str | None) -> None:
+        self.template = tpl
+        self.options = options
+        self.secret_key = secret_key or ""
+        self.config = campaign_config(options)
+        self._configs: dict[tuple[tuple[str, str], ...], CampaignConfig] = {}
+
+    def config_for(self, row: CaseRow) -> CampaignConfig:
+        """The campaign's config with the row's own options over it (cached: few distinct)."""
+        if not row.options:
+            return self.config
+        key = tuple(sorted(row.options.items()))
+        if key not in self._configs:
+            self._configs[key] = campaign_config({**self.options, **row.options})
+        return self._configs[key]
+
+    def details_for(self, row: CaseRow) -> dict[str, Any]:
+        """The row's details plus the anchor's time, its effective options and hashed facts."""
+        details: dict[str, Any] = dict(row.details)
+        spec = self.template.csv
+        if row.anchor_at is not None:
+            details[spec.anchor] = row.anchor_at.isoformat().replace("+00:00", "Z")
+        for name in spec.named(Role.OPTION):
+            value = row.options.get(name) or self.options.get(name)
+            if value is not None:
+                details[name] = value  # the flow reads it ("your N-day cooling-off period")
+        if row.facts:
+            details[FACTS_KEY] = {
+                item: fact_hash(self.secret_key, item, value) for item, value in row.facts.items()
+            }
+        return details
 
 
 @dataclass(frozen=True)
@@ -109,12 +157,15 @@ def import_cases(
     now: datetime,
     batch_size: int = 500,
     on_progress: Callable[[int], None] | None = None,
+    secret_key: str | None = None,
 ) -> ImportReport:
     """Add the CSV's valid rows to a campaign as cases; report the rest with their lines.
 
-    Raises CampaignError for an unknown campaign and CsvFormatError for a bad header (before
-    anything is written) or an unreadable line further down (earlier batches stay committed; fix
-    the file and re-run). ``on_progress`` gets the number of data lines done after each batch.
+    Raises CampaignError for an unknown campaign, SecretRequiredError when the template has
+    identity facts and ``secret_key`` (IVR_SECRET_KEY) is empty, and CsvFormatError for a bad
+    header (all before anything is written) or an unreadable line further down (earlier batches
+    stay committed; fix the file and re-run). ``on_progress`` gets the number of data lines done
+    after each batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -122,12 +173,23 @@ def import_cases(
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise CampaignError(f"no campaign with id {campaign_id}")
-        config = campaign_config(campaign.options)
+        try:
+            tpl = template(campaign.template)
+        except OptionError as exc:
+            raise CampaignError(f"campaign {campaign.name!r}: {exc}") from None
+        plan = _Plan(tpl, dict(campaign.options), secret_key)
+    if tpl.identity_facts and not secret_key:
+        raise SecretRequiredError(
+            f"template {tpl.name!r} stores identity facts ({', '.join(tpl.identity_facts)}) "
+            "only as keyed hashes; set IVR_SECRET_KEY (the server's secret) and import again"
+        )
+    config = plan.config
     rows = parse_case_csv(
         stream,
         default_region=config.default_region,
         default_language=config.language,
         default_timezone=config.timezone,
+        spec=tpl.csv,
     )
     report = ImportReport()
     first_seen: dict[str, int] = {}
@@ -138,7 +200,7 @@ def import_cases(
             if row is not None:
                 valid.append(row)
         if valid:
-            batch = _store(sessions, campaign_id, config, valid, now)
+            batch = _store(sessions, campaign_id, plan, valid, now)
             report.imported += batch.imported
             report.excluded += batch.excluded
             report.missed_deadline += batch.missed_deadline
@@ -210,14 +272,14 @@ def _too_long(row: CaseRow) -> RowError | None:
 def _store(
     sessions: sessionmaker[Session],
     campaign_id: int,
-    config: CampaignConfig,
+    plan: _Plan,
     rows: list[CaseRow],
     now: datetime,
 ) -> _Batch:
     """Store one batch in one transaction, skipping refs the campaign already has."""
     try:
         with sessions.begin() as session:
-            return _insert(session, campaign_id, config, rows, now, row_by_row=False)
+            return _insert(session, campaign_id, plan, rows, now, row_by_row=False)
     except IntegrityError:
         # Another import committed some of these refs after our SELECT. The batch rolled back
         # whole (contacts too); redo it with a savepoint per row so the constraint sorts them.
@@ -226,13 +288,13 @@ def _store(
             extra={"action": "cases.import_race", "campaign_id": campaign_id},
         )
         with sessions.begin() as session:
-            return _insert(session, campaign_id, config, rows, now, row_by_row=True)
+            return _insert(session, campaign_id, plan, rows, now, row_by_row=True)
 
 
 def _insert(
     session: Session,
     campaign_id: int,
-    config: CampaignConfig,
+    plan: _Plan,
     rows: list[CaseRow],
     now: datetime,
     *,
@@ -253,7 +315,7 @@ def _insert(
         if row.external_ref in existing:
             batch.duplicates.append(DuplicateRow(row.line, row.external_ref))
             continue
-        case = _new_case(row, campaign_id, config, now)
+        case = _new_case(row, campaign_id, plan, now)
         if row_by_row:
             try:
                 with session.begin_nested():  # flushes on exit
@@ -291,9 +353,9 @@ def _ref_taken(session: Session, campaign_id: int, external_ref: str) -> bool:
     return session.scalar(query) is not None
 
 
-def _new_case(row: CaseRow, campaign_id: int, config: CampaignConfig, now: datetime) -> Case:
+def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Case:
     """A Case with its Contact, planned: pending, excluded, or done for a missed deadline."""
-    policy = config.policy
+    policy = plan.config_for(row).policy
     tz = ZoneInfo(row.timezone)  # the contact's zone: windows are the callee's local hours
     contact = Contact(
         name=row.name,
@@ -303,17 +365,25 @@ def _new_case(row: CaseRow, campaign_id: int, config: CampaignConfig, now: datet
         sex=row.sex,
         age=row.age,
     )
+    earliest = max(now.astimezone(UTC), first_call_earliest(row.anchor_date, policy, tz))
+    if row.anchor_at is None:
+        deadline = deadline_at(row.anchor_date, policy, tz)
+    else:
+        # A time is known (the receipt was signed at 15:30): count from it, not from midnight,
+        # and never call before it.
+        earliest = max(earliest, row.anchor_at + policy.offset)
+        deadline = None if policy.deadline_after is None else row.anchor_at + policy.deadline_after
     case = Case(
         campaign_id=campaign_id,
         contact=contact,
         external_ref=row.external_ref,
         anchor_date=row.anchor_date,
-        department=row.department,
+        department=row.department or None,
         ward=row.ward or None,
-        details=dict(row.details),
+        details=plan.details_for(row),
         status=CaseStatus.PENDING,
         attempts_made=0,
-        deadline_at=deadline_at(row.anchor_date, policy, tz),
+        deadline_at=deadline,
         created_at=now,
     )
     reason = excluded_reason(row.ward, policy)
@@ -321,14 +391,7 @@ def _new_case(row: CaseRow, campaign_id: int, config: CampaignConfig, now: datet
         case.status = CaseStatus.EXCLUDED
         case.excluded_reason = reason
         return case
-    case.next_call_at = plan_next_call(
-        anchor=row.anchor_date,
-        attempts_made=0,
-        last_attempt_at=None,
-        policy=policy,
-        tz=tz,
-        now=now,
-    )
+    case.next_call_at = next_call_at(earliest, policy.windows, tz, deadline)
     if case.next_call_at is None:
         case.status = CaseStatus.DONE
         case.outcome = CaseOutcome.MISSED_DEADLINE

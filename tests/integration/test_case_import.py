@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from threading import Barrier
 from typing import Any
 
@@ -16,11 +17,13 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.campaigns.service import CampaignError
+from ivr.campaigns.templates import resolve_options, template
 from ivr.cases.csv_rows import CsvFormatError
-from ivr.cases.importer import DuplicateRow, ImportReport, import_cases
-from ivr.models import Campaign, Case, CaseOutcome, CaseStatus, Contact, Escalation
+from ivr.cases.importer import DuplicateRow, ImportReport, SecretRequiredError, import_cases
+from ivr.identity import FACTS_KEY, fact_hash, fact_matches
+from ivr.models import Base, Campaign, Case, CaseOutcome, CaseStatus, Contact, Escalation
 from tests import factories
-from tests.conftest import FakeClock
+from tests.conftest import SECRET_KEY, FakeClock
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
@@ -385,3 +388,234 @@ def test_logs_and_summary_carry_counts_never_phone_numbers(
     assert "cases.imported" in logged
     for digits in ("2025550123", "13800138000", "491570313"):
         assert digits not in logged
+
+
+# --- cooling-off: per-case deadlines, a datetime anchor, hashed identity facts ----------------
+
+POLICY_COLUMNS = [
+    "external_ref",
+    "name",
+    "phone",
+    "receipt_signed_at",
+    "cooling_off_days",
+    "dob",
+    "id_last4",
+    "premium",
+    "payment_years",
+    "product",
+    "seller",
+]
+# Fictional: the birthdays and ID endings below belong to no one; they must never be stored.
+CLEAR_FACTS = ("1980-02-29", "19800229", "1975-07-01", "19750701", "987x", "987X", "456X")
+
+
+def policy(n: int, **overrides: str) -> dict[str, str]:
+    """A valid row for fictional policyholder n, receipt signed the day before the clock."""
+    return {
+        "external_ref": f"99000000{n:02d}",
+        "name": f"测试客户{n}",
+        "phone": PHONES[(n - 1) % len(PHONES)],
+        "receipt_signed_at": "2030-01-06T15:30:00+08:00",
+        "cooling_off_days": "15",
+        "dob": "1980-02-29",
+        "id_last4": "987x",
+        "premium": "12000",
+        "payment_years": "10",
+        "product": "示例终身寿险(演示)",
+        "seller": "测试业务员甲",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def cooling_off_id(sessions: sessionmaker[Session], clock: FakeClock) -> int:
+    """A cooling-off campaign row with the template's checked options.
+
+    Built without create_campaign: importing does not need the flow, whose file another change
+    ships (tests/integration/test_examples.py creates one properly once it is there).
+    """
+    tpl = template("cooling-off")
+    with sessions.begin() as session:
+        campaign = Campaign(
+            name="policies",
+            template=tpl.name,
+            flow=tpl.flow,
+            options=resolve_options(tpl, {}),
+            created_at=clock.now,
+        )
+        session.add(campaign)
+        session.flush()
+        return campaign.id
+
+
+def run_policies(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    rows: Iterable[Mapping[str, str]],
+    now: datetime,
+) -> ImportReport:
+    """Import policy rows with the instance secret."""
+    return run(sessions, campaign_id, csv_text(rows, POLICY_COLUMNS), now, secret_key=SECRET_KEY)
+
+
+def test_cooling_off_deadline_counts_the_case_days_from_the_signed_receipt(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """10 or 15 days per row after the signing instant; a blank cell takes the campaign's 15."""
+    rows = [policy(1), policy(2, cooling_off_days="10"), policy(3, cooling_off_days="")]
+    report = run_policies(sessions, cooling_off_id, rows, clock.now)
+
+    assert (3, []) == (report.imported, report.errors)
+    signed_at = datetime(2030, 1, 6, 7, 30, tzinfo=UTC)
+    cases = cases_by_ref(sessions)
+    assert [signed_at + timedelta(days=days) for days in (15, 10, 15)] == [
+        case.deadline_at for case in cases.values()
+    ]
+    assert ["15", "10", "15"] == [case.details["cooling_off_days"] for case in cases.values()]
+    assert all(clock.now == case.next_call_at for case in cases.values())  # 09:00, in a window
+
+
+def test_cooling_off_deadline_from_a_receipt_date_counts_from_its_local_midnight(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """Without a time, receipt + N days starts at 00:00 Asia/Shanghai (16:00 UTC the day before)."""
+    rows = [policy(1, receipt_signed_at="2030-01-06", cooling_off_days="10")]
+    run_policies(sessions, cooling_off_id, rows, clock.now)
+
+    case = cases_by_ref(sessions)["9900000001"]
+    assert datetime(2030, 1, 15, 16, 0, tzinfo=UTC) == case.deadline_at
+    assert "receipt_signed_at" not in case.details  # nothing more than anchor_date to keep
+
+
+def test_campaign_option_sets_the_cooling_off_days_of_blank_rows(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """cooling_off_days=10 on the campaign gives blank rows 10 days; a row's own 15 still wins."""
+    tpl = template("cooling-off")
+    with sessions.begin() as session:
+        campaign = Campaign(
+            name="ten-day products",
+            template=tpl.name,
+            flow=tpl.flow,
+            options=resolve_options(tpl, {"cooling_off_days": "10"}),
+            created_at=clock.now,
+        )
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    rows = [policy(1, cooling_off_days=""), policy(2)]
+    run_policies(sessions, campaign_id, rows, clock.now)
+
+    signed_at = datetime(2030, 1, 6, 7, 30, tzinfo=UTC)
+    assert [signed_at + timedelta(days=10), signed_at + timedelta(days=15)] == [
+        case.deadline_at for case in cases_by_ref(sessions).values()
+    ]
+
+
+def test_receipt_signed_later_today_is_not_called_before_it(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """The first call waits for the signing time, even when the window is already open."""
+    run_policies(
+        sessions,
+        cooling_off_id,
+        [policy(1, receipt_signed_at="2030-01-07T10:30")],  # Asia/Shanghai, 90 min from now
+        clock.now,
+    )
+    case = cases_by_ref(sessions)["9900000001"]
+    assert datetime(2030, 1, 7, 2, 30, tzinfo=UTC) == case.next_call_at
+    assert "2030-01-07T02:30:00Z" == case.details["receipt_signed_at"]
+
+
+def test_cooling_off_details_keep_the_policy_and_only_hashes_of_the_facts(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """Premium, term, product and seller are kept; dob and id_last4 only as keyed hashes."""
+    run_policies(sessions, cooling_off_id, [policy(1)], clock.now)
+
+    details = cases_by_ref(sessions)["9900000001"].details
+    assert {
+        "premium": "12000",
+        "payment_years": "10",
+        "product": "示例终身寿险(演示)",
+        "seller": "测试业务员甲",
+        "cooling_off_days": "15",
+        "receipt_signed_at": "2030-01-06T07:30:00Z",
+        FACTS_KEY: {
+            "dob": fact_hash(SECRET_KEY, "dob", "19800229"),
+            "id_last4": fact_hash(SECRET_KEY, "id_last4", "987X"),
+        },
+    } == details
+    facts = details[FACTS_KEY]
+    assert fact_matches(SECRET_KEY, "dob", "19800229", facts["dob"])
+    assert fact_matches(SECRET_KEY, "id_last4", "987*", facts["id_last4"])
+
+
+def test_clear_identity_facts_appear_nowhere_in_the_database(
+    sessions: sessionmaker[Session],
+    cooling_off_id: int,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every column of every table, JSON included, and the log are free of the clear facts."""
+    rows = [
+        policy(1),
+        policy(2, dob="1975-07-01", id_last4="456X"),
+        policy(3, dob="1975-07-01", id_last4="12"),  # rejected: its reason must not echo either
+    ]
+    with caplog.at_level(logging.DEBUG):
+        report = run_policies(sessions, cooling_off_id, rows, clock.now)
+
+    assert (2, [4]) == (report.imported, [error.line for error in report.errors])
+    stored: list[str] = []
+    with sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            for record in session.execute(table.select()).mappings():
+                stored.extend(
+                    json.dumps(v, default=str, ensure_ascii=False) for v in record.values()
+                )
+    text = " ".join(stored)
+    assert "测试客户1" in text  # the scan does see the stored rows
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    reported = " ".join(f"{error} {error.reason}" for error in report.errors) + str(report)
+    for clear in CLEAR_FACTS:
+        assert clear not in text
+        assert clear not in logged
+        assert clear not in reported
+
+
+def test_template_with_facts_refuses_to_import_without_the_secret(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """No IVR_SECRET_KEY, no import: nothing is read or written, and the error says what to set."""
+    for secret in (None, ""):
+        with pytest.raises(SecretRequiredError, match="IVR_SECRET_KEY"):
+            run(
+                sessions,
+                cooling_off_id,
+                csv_text([policy(1)], POLICY_COLUMNS),
+                clock.now,
+                secret_key=secret,
+            )
+    assert 0 == count(sessions, Case)
+
+
+def test_bad_cooling_off_rows_are_reported_by_line_while_good_rows_import(
+    sessions: sessionmaker[Session], cooling_off_id: int, clock: FakeClock
+) -> None:
+    """A bad dob, id_last4 or cooling_off_days rejects its row, named by line and policy number."""
+    rows = [
+        policy(1),
+        policy(2, dob="1980-02-30"),
+        policy(3, id_last4="98765"),
+        policy(4, cooling_off_days="12"),
+        policy(5),
+    ]
+    report = run_policies(sessions, cooling_off_id, rows, clock.now)
+
+    assert 2 == report.imported
+    assert [
+        (3, "9900000002", "dob"),
+        (4, "9900000003", "id_last4"),
+        (5, "9900000004", "cooling_off_days"),
+    ] == [(e.line, e.external_ref, e.reason.partition(":")[0]) for e in report.errors]

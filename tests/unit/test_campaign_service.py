@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.campaigns.service import CampaignError, campaign_named, create_campaign
-from ivr.campaigns.templates import OptionError
+from ivr.campaigns.templates import OptionError, template
+from ivr.flows.loader import shipped_flow_path
 from tests import factories
 from tests.conftest import FakeClock
 
@@ -46,3 +47,52 @@ def test_unknown_campaign_lists_existing(sessions: sessionmaker[Session], clock:
         factories.campaign(session, clock.now, name="ward-7")
     with sessions.begin() as session, pytest.raises(CampaignError, match="ward-7"):
         campaign_named(session, "ward-9")
+
+
+def _flow_shipped(name: str) -> bool:
+    """Whether the product ships this flow yet (cooling-off's is written by another change)."""
+    return shipped_flow_path(name).is_file()
+
+
+@pytest.mark.parametrize("template_name", ["post-discharge-72h", "post-discharge-1w"])
+def test_post_discharge_variants_create_with_their_timing(
+    sessions: sessionmaker[Session], clock: FakeClock, template_name: str
+) -> None:
+    """The variants run the post-discharge flow with their own offset and deadline."""
+    with sessions.begin() as session:
+        campaign = create_campaign(
+            session, name=template_name, template_name=template_name, overrides={}, now=clock.now
+        )
+    assert ("post-discharge", template_name) == (campaign.flow, campaign.template)
+    assert template(template_name).defaults["deadline"] == campaign.options["deadline"]
+
+
+def test_cooling_off_campaign_stores_its_options(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """A cooling-off campaign keeps cooling_off_days and takes no deadline or ward options."""
+    if not _flow_shipped("cooling-off"):
+        pytest.skip("ivr/flows/definitions/cooling-off.yaml is not shipped yet")
+    with sessions.begin() as session:
+        campaign = create_campaign(
+            session,
+            name="policies",
+            template_name="cooling-off",
+            overrides={"cooling_off_days": "10"},
+            now=clock.now,
+        )
+    assert ("cooling-off", "10", "0s") == (
+        campaign.flow,
+        campaign.options["cooling_off_days"],
+        campaign.options["offset"],
+    )
+    assert "deadline" not in campaign.options
+    assert "excluded_wards" not in campaign.options
+
+
+def test_option_of_another_template_is_refused(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """cooling_off_days means nothing to a hospital campaign, so it is refused, not stored."""
+    with sessions.begin() as session, pytest.raises(OptionError, match="cooling_off_days"):
+        factories.campaign(session, clock.now, cooling_off_days="10")

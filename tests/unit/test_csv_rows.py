@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
+from ivr.cases.columns import COOLING_OFF_CSV, Column, CsvSpec, Role
 from ivr.cases.csv_rows import (
     REQUIRED_COLUMNS,
     CaseRow,
@@ -434,3 +435,195 @@ def test_bad_defaults_are_a_programming_error(defaults: dict[str, str]) -> None:
     """Defaults come from settings, not the file, so they raise ValueError at once."""
     with pytest.raises(ValueError):
         parse_case_csv(io.StringIO(csv_text(GOOD)), **defaults)
+
+
+# --- the cooling-off template's columns ------------------------------------------------------
+
+# Fictional policyholder: a fake policy number, a 555-01xx number, a made-up birthday and ID.
+POLICY = {
+    "external_ref": "9900000001",
+    "name": "测试客户一",
+    "phone": "+1 202 555 0111",
+    "receipt_signed_at": "2030-01-05T15:30:00+08:00",
+    "cooling_off_days": "10",
+    "dob": "1980-02-29",
+    "id_last4": "987x",
+    "premium": "12000.50",
+    "payment_years": "010",
+    "product": "示例终身寿险(演示)",
+    "seller": "测试业务员甲",
+}
+
+
+def cooling_off(*rows: dict[str, str], **defaults: str) -> list[CaseRow | RowError]:
+    """Parse rows against the cooling-off spec."""
+    stream = io.StringIO(csv_text(*rows), newline="")
+    return list(parse_case_csv(stream, spec=COOLING_OFF_CSV, **defaults))
+
+
+def test_cooling_off_row_splits_into_case_details_options_and_facts() -> None:
+    """Details keep their text, the option its canonical value, facts come out normalised."""
+    (result,) = cooling_off(POLICY)
+    assert isinstance(result, CaseRow)
+    assert ("9900000001", "+12025550111", "", "") == (
+        result.external_ref,
+        result.phone,
+        result.department,
+        result.ward,
+    )
+    expected_details = {
+        "premium": "12000.50",
+        "payment_years": "10",
+        "product": "示例终身寿险(演示)",
+        "seller": "测试业务员甲",
+    }
+    assert expected_details == result.details
+    assert {"cooling_off_days": "10"} == result.options
+    assert {"dob": "19800229", "id_last4": "987X"} == result.facts
+
+
+def test_cooling_off_row_repr_never_shows_the_facts() -> None:
+    """A row printed or logged by mistake does not carry the date of birth or the ID digits."""
+    (result,) = cooling_off(POLICY)
+    for clear in ("1980-02-29", "19800229", "987x", "987X"):
+        assert clear not in repr(result)
+
+
+@pytest.mark.parametrize(
+    ("receipt", "timezone", "anchor_date", "anchor_at"),
+    [
+        (
+            "2030-01-05T15:30:00+08:00",
+            "",
+            date(2030, 1, 5),
+            datetime(2030, 1, 5, 7, 30, tzinfo=UTC),
+        ),
+        ("2030-01-05T15:30", "", date(2030, 1, 5), datetime(2030, 1, 5, 7, 30, tzinfo=UTC)),
+        ("2030-01-05 15:30:45", "", date(2030, 1, 5), datetime(2030, 1, 5, 7, 30, 45, tzinfo=UTC)),
+        ("2030-01-05T20:00:00Z", "", date(2030, 1, 6), datetime(2030, 1, 5, 20, 0, tzinfo=UTC)),
+        (
+            "2030-01-05T15:30",
+            "America/New_York",
+            date(2030, 1, 5),
+            datetime(2030, 1, 5, 20, 30, tzinfo=UTC),
+        ),
+        ("2030-01-05", "", date(2030, 1, 5), None),
+    ],
+    ids=["offset", "naive", "space and seconds", "utc late evening", "naive elsewhere", "date"],
+)
+def test_receipt_signed_at_takes_a_date_or_a_datetime(
+    receipt: str, timezone: str, anchor_date: date, anchor_at: datetime | None
+) -> None:
+    """A time without offset is the contact's local time; the anchor date is local to them."""
+    (result,) = cooling_off({**POLICY, "receipt_signed_at": receipt, "timezone": timezone})
+    assert isinstance(result, CaseRow)
+    assert (anchor_date, anchor_at) == (result.anchor_date, result.anchor_at)
+
+
+def test_blank_cooling_off_days_leaves_the_campaign_default() -> None:
+    """The option column is optional: a blank cell sets nothing for the case."""
+    (result,) = cooling_off({**POLICY, "cooling_off_days": ""})
+    assert isinstance(result, CaseRow)
+    assert {} == result.options
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("receipt_signed_at", "2030-01-05T25:00", "receipt_signed_at: must be a real date"),
+        ("receipt_signed_at", "05/01/2030", "receipt_signed_at: must be a real date"),
+        ("receipt_signed_at", "", "receipt_signed_at: must not be empty"),
+        ("cooling_off_days", "7", "cooling_off_days: must be 10 or 15"),
+        ("cooling_off_days", "15.0", "cooling_off_days: must be 10 or 15"),
+        ("dob", "1981-02-29", "dob: must be a real date from 1900 on, written YYYY-MM-DD"),
+        ("dob", "29/02/1980", "dob: must be a real date from 1900 on, written YYYY-MM-DD"),
+        ("dob", "", "dob: must not be empty"),
+        ("id_last4", "98765", "id_last4: must be 4 characters, each a digit or X"),
+        ("id_last4", "98A5", "id_last4: must be 4 characters, each a digit or X"),
+        ("id_last4", "", "id_last4: must not be empty"),
+        ("premium", "-100", "premium: must be an amount in yuan greater than 0"),
+        ("premium", "0", "premium: must be an amount in yuan greater than 0"),
+        ("payment_years", "0", "payment_years: must be a whole number of years from 1 to 100"),
+        ("product", "", "product: must not be empty"),
+    ],
+)
+def test_bad_cooling_off_cell_is_a_row_error_that_never_echoes_it(
+    column: str, value: str, reason: str
+) -> None:
+    """Each bad cell rejects the row with the column's rule, and the cell is not repeated."""
+    (result,) = cooling_off({**POLICY, column: value})
+    assert isinstance(result, RowError)
+    assert result.reason.startswith(reason)
+    if len(value) > 2:  # "0" is in "100" by chance, not by echo
+        assert value not in result.reason
+
+
+def test_bad_cooling_off_rows_are_reported_on_their_lines() -> None:
+    """Good rows pass around bad ones; each error carries its line and policy number."""
+    rows = [
+        POLICY,
+        {**POLICY, "external_ref": "9900000002", "dob": "1980-13-01"},
+        {**POLICY, "external_ref": "9900000003"},
+        {**POLICY, "external_ref": "9900000004", "id_last4": "12", "cooling_off_days": "30"},
+    ]
+    results = cooling_off(*rows)
+    assert [2, 3, 4, 5] == [result.line for result in results]
+    errors = [(r.line, r.external_ref, r.reason) for r in results if isinstance(r, RowError)]
+    assert [
+        (3, "9900000002", "dob: must be a real date from 1900 on, written YYYY-MM-DD"),
+        (
+            5,
+            "9900000004",
+            "cooling_off_days: must be 10 or 15; id_last4: must be 4 characters, each a digit or X",
+        ),
+    ] == errors
+
+
+@pytest.mark.parametrize("missing", ["receipt_signed_at", "dob", "id_last4", "premium"])
+def test_cooling_off_header_needs_its_required_columns(missing: str) -> None:
+    """A file without a fact or the anchor is refused as a whole."""
+    columns = [column for column in POLICY if column != missing]
+    with pytest.raises(CsvFormatError, match=missing):
+        parse_case_csv(io.StringIO(csv_text(columns=columns)), spec=COOLING_OFF_CSV)
+
+
+def test_post_discharge_anchor_refuses_a_time() -> None:
+    """Only specs that allow it take a date and time; discharge_date stays a plain date."""
+    assert "discharge_date: must be a real date written YYYY-MM-DD" == reason_of(
+        discharge_date="2026-02-03T10:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ((Column("external_ref", "", True), Column("name", "", True)), "exactly one anchor"),
+        (
+            (
+                Column("external_ref", "", True),
+                Column("name", "", True),
+                Column("phone", "", True),
+                Column("day", "", True, Role.ANCHOR),
+                Column("dob", "", role=Role.FACT),
+            ),
+            "must be a required column",
+        ),
+        (
+            (
+                Column("external_ref", "", True),
+                Column("name", "", True),
+                Column("phone", "", True),
+                Column("day", "", True, Role.ANCHOR),
+                Column("colour", ""),
+            ),
+            "not a case field",
+        ),
+    ],
+    ids=["no anchor", "optional fact", "unknown case field"],
+)
+def test_inconsistent_spec_is_a_programming_error(
+    columns: tuple[Column, ...], message: str
+) -> None:
+    """A template's spec is checked when it is built, not when a file arrives."""
+    with pytest.raises(ValueError, match=message):
+        CsvSpec(columns=columns)

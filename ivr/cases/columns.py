@@ -1,0 +1,194 @@
+"""The columns of a template's case CSV: what each holds and what the importer does with it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ivr.identity import normalise_dob, normalise_id_last4
+
+__all__ = [
+    "CASE_FIELDS",
+    "COOLING_OFF_CSV",
+    "COOLING_OFF_DAYS",
+    "LANGUAGES",
+    "POST_DISCHARGE_CSV",
+    "Column",
+    "CsvSpec",
+    "Role",
+    "parse_cooling_off_days",
+]
+
+LANGUAGES = ("zh-CN", "en-US")
+COOLING_OFF_DAYS = (10, 15)
+
+# [0-9], not \d: \d also matches full-width and other Unicode digits.
+_AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,2})?")
+_YEARS = re.compile(r"[0-9]{1,3}")
+
+
+class Role(StrEnum):
+    """What the importer does with a column's value."""
+
+    CASE = "case"  #: a field of the case or its contact, handled by name (name, phone, ward...)
+    ANCHOR = "anchor"  #: the date (or date and time) the template's timing counts from
+    DETAIL = "detail"  #: kept in Case.details as text
+    OPTION = "option"  #: overrides the campaign option of the same name for this case
+    FACT = "fact"  #: an identity fact: normalised, hashed on import, never stored in clear
+
+
+CASE_FIELDS = (
+    "external_ref",
+    "name",
+    "phone",
+    "department",
+    "ward",
+    "sex",
+    "age",
+    "language",
+    "timezone",
+)
+"""The names a Role.CASE column may have: each goes to its own attribute of CaseRow."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV column of a template, with a one-line meaning for ``ivr templates show``."""
+
+    name: str
+    meaning: str
+    required: bool = False  #: the header must have it and, unless may_be_blank, every row fill it
+    role: Role = Role.CASE
+    may_be_blank: bool = False  #: a required column whose cells may still be empty (ward)
+    #: normalises a non-blank DETAIL, OPTION or FACT cell; raises ValueError naming the rule
+    check: Callable[[str], str] | None = None
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    """A template's case CSV: its columns in spreadsheet order, exactly one of them the anchor."""
+
+    columns: tuple[Column, ...]
+    anchor_time: bool = False  #: the anchor may be an ISO date and time as well as a date
+
+    def __post_init__(self) -> None:
+        names = [column.name for column in self.columns]
+        if len(names) != len(set(names)):
+            raise ValueError("a CSV spec names a column twice")
+        if [c.role for c in self.columns].count(Role.ANCHOR) != 1:
+            raise ValueError("a CSV spec needs exactly one anchor column")
+        for column in self.columns:
+            if column.role is Role.CASE and column.name not in CASE_FIELDS:
+                raise ValueError(f"{column.name!r} is not a case field ({', '.join(CASE_FIELDS)})")
+            if column.role is Role.FACT and not column.required:
+                raise ValueError(f"identity fact {column.name!r} must be a required column")
+        if not {"external_ref", "name", "phone"} <= set(names):
+            raise ValueError("a CSV spec needs external_ref, name and phone")
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Columns the header must have."""
+        return tuple(column.name for column in self.columns if column.required)
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        """Columns the header may have."""
+        return tuple(column.name for column in self.columns if not column.required)
+
+    @property
+    def anchor(self) -> str:
+        """The anchor column's name."""
+        return next(column.name for column in self.columns if column.role is Role.ANCHOR)
+
+    def named(self, role: Role) -> tuple[str, ...]:
+        """The names of the columns with this role, in order."""
+        return tuple(column.name for column in self.columns if column.role is role)
+
+
+def parse_cooling_off_days(text: str) -> int:
+    """A cooling-off period in days: 10 or 15, as insurance products set it."""
+    if text.strip() not in {str(days) for days in COOLING_OFF_DAYS}:
+        raise ValueError(f"must be {' or '.join(str(days) for days in COOLING_OFF_DAYS)}")
+    return int(text)
+
+
+def _cooling_off_days(text: str) -> str:
+    return str(parse_cooling_off_days(text))
+
+
+def _amount(text: str) -> str:
+    if _AMOUNT.fullmatch(text) is None or float(text) <= 0:
+        raise ValueError("must be an amount in yuan greater than 0, such as 12000 or 12000.50")
+    return text
+
+
+def _payment_years(text: str) -> str:
+    if _YEARS.fullmatch(text) is None or not 1 <= int(text) <= 100:
+        raise ValueError("must be a whole number of years from 1 to 100")
+    return str(int(text))
+
+
+POST_DISCHARGE_CSV = CsvSpec(
+    columns=(
+        Column("external_ref", "the hospital's case or admission number", required=True),
+        Column("name", "the patient's name, said in the greeting", required=True),
+        Column("phone", "the number to call (national numbers read in the region)", required=True),
+        Column("discharge_date", "discharge date, YYYY-MM-DD", required=True, role=Role.ANCHOR),
+        Column("department", "the discharging department", required=True),
+        Column("ward", "the ward; cases of excluded wards are never called", True, Role.CASE, True),
+        Column("sex", "F/M (also female, male, 女, 男)"),
+        Column("age", "age in years, 0-130"),
+        Column("doctor", "responsible doctor, kept for the register", role=Role.DETAIL),
+        Column("nurse", "responsible nurse, kept for the register", role=Role.DETAIL),
+        Column("diagnosis", "diagnosis, kept for the register", role=Role.DETAIL),
+        Column("language", "call language, zh-CN or en-US (default: the campaign's)"),
+        Column("timezone", "IANA time zone of the patient (default: the campaign's)"),
+    )
+)
+"""The post-discharge templates' case CSV (and parse_case_csv's default)."""
+
+COOLING_OFF_CSV = CsvSpec(
+    columns=(
+        Column("external_ref", "the policy number, read out digit by digit", required=True),
+        Column("name", "the policyholder's name, said in the greeting", required=True),
+        Column("phone", "the policyholder's number", required=True),
+        Column(
+            "receipt_signed_at",
+            "when the policy receipt was signed: YYYY-MM-DD or YYYY-MM-DDTHH:MM[+08:00]",
+            required=True,
+            role=Role.ANCHOR,
+        ),
+        Column(
+            "cooling_off_days",
+            "the policy's cooling-off period, 10 or 15 days (default: the campaign's)",
+            role=Role.OPTION,
+            check=_cooling_off_days,
+        ),
+        Column(
+            "dob",
+            "policyholder's date of birth, YYYY-MM-DD; hashed on import, never stored",
+            required=True,
+            role=Role.FACT,
+            check=normalise_dob,
+        ),
+        Column(
+            "id_last4",
+            "last 4 characters of the ID card (digits or X); hashed on import, never stored",
+            required=True,
+            role=Role.FACT,
+            check=normalise_id_last4,
+        ),
+        Column("premium", "yearly premium in yuan", True, Role.DETAIL, check=_amount),
+        Column("payment_years", "payment term in years", True, Role.DETAIL, check=_payment_years),
+        Column("product", "the product's name", required=True, role=Role.DETAIL),
+        Column(
+            "seller", "the agent who sold it (problem cases go to someone else)", role=Role.DETAIL
+        ),
+        Column("language", "call language, zh-CN or en-US (default: the campaign's)"),
+        Column("timezone", "IANA time zone of the policyholder (default: the campaign's)"),
+    ),
+    anchor_time=True,
+)
+"""The cooling-off template's case CSV."""
