@@ -236,6 +236,7 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
             policy=config.policy,
             tz=ZoneInfo(case.contact.timezone),
             now=now,
+            deadline=case.deadline_at,
         )
         if next_at is None:
             outcome = CaseOutcome.MISSED_DEADLINE

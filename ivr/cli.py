@@ -274,10 +274,11 @@ def cases() -> None:
 def cases_import(file: Path, campaign_name: str) -> None:
     """Import cases from a CSV file (UTF-8, header row). Reads IVR_DATABASE_URL.
 
-    Columns: external_ref, name, phone, discharge_date, department, ward, and optionally sex,
-    age, doctor, nurse, diagnosis, language (zh-CN or en-US), timezone; others are ignored.
-    Bad lines are reported with their line number and skipped; a case already imported
-    (same external_ref) is skipped, so re-running an import is safe.
+    The columns depend on the campaign's template: `ivr templates show NAME` lists them, and
+    examples/ has a file for each. Bad lines are reported with their line number and skipped;
+    a case already imported (same external_ref) is skipped, so re-running an import is safe.
+    Identity facts (cooling-off: dob, id_last4) are stored only as keyed hashes, which needs
+    IVR_SECRET_KEY; the clear values are never written.
     """
     from ivr.cases.csv_rows import CsvFormatError, count_data_lines
     from ivr.cases.importer import import_cases
@@ -286,12 +287,17 @@ def cases_import(file: Path, campaign_name: str) -> None:
     with user_errors(), svc.sessions() as session:
         campaign_id = campaign_named(session, campaign_name).id
     try:
-        with file.open(encoding="utf-8-sig", newline="") as stream:
+        with file.open(encoding="utf-8-sig", newline="") as stream, user_errors():
             total = count_data_lines(stream)
             stream.seek(0)
             with _progress(f"importing {file.name}", total) as advance:
                 report = import_cases(
-                    svc.sessions, campaign_id, stream, now=svc.clock(), on_progress=advance
+                    svc.sessions,
+                    campaign_id,
+                    stream,
+                    now=svc.clock(),
+                    on_progress=advance,
+                    secret_key=svc.settings.secret_key or None,
                 )
     except CsvFormatError as exc:
         fail(f"{file}: {exc}")
@@ -556,11 +562,13 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
 
 def _register() -> None:
     # Command groups that live beside the code they drive.
+    from ivr.campaigns.cli import templates
     from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
 
     main.add_command(flows)
     main.add_command(prompts)
+    main.add_command(templates)
 
 
 _register()

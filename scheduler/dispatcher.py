@@ -160,6 +160,7 @@ def _claim(
         policy=config.policy,
         tz=ZoneInfo(contact.timezone),
         now=now,
+        deadline=case.deadline_at,
     )
     if planned is None:
         close_case(session, case, CaseOutcome.MISSED_DEADLINE, now)

@@ -203,6 +203,13 @@ def excluded_reason(ward: str | None, policy: CallPolicy) -> str | None:
     return f"ward {matches[0]} is excluded" if matches else None
 
 
+class _Unset:
+    """Marks an argument left out (None is a meaningful deadline: there is none)."""
+
+
+_UNSET = _Unset()
+
+
 def plan_next_call(
     *,
     anchor: date,
@@ -211,8 +218,14 @@ def plan_next_call(
     policy: CallPolicy,
     tz: ZoneInfo,
     now: datetime,
+    deadline: datetime | _Unset | None = _UNSET,
 ) -> datetime | None:
-    """When to place the next attempt for a case, or None when it may not be called again."""
+    """When to place the next attempt for a case, or None when it may not be called again.
+
+    `deadline` overrides the policy's (a case whose own rule sets it, e.g. a 10-day cooling-off
+    period in a campaign of 15, or one counted from the receipt's time of day); pass the case's
+    stored deadline. Left out, the deadline is computed from the policy and the anchor date.
+    """
     _require_aware(now, "now")
     if attempts_made < 0:
         raise ValueError(f"attempts_made must not be negative, not {attempts_made}")
@@ -221,7 +234,9 @@ def plan_next_call(
     candidates = [now.astimezone(UTC), first_call_earliest(anchor, policy, tz)]
     if last_attempt_at is not None:
         candidates.append(retry_earliest(last_attempt_at, policy))
-    return next_call_at(max(candidates), policy.windows, tz, deadline_at(anchor, policy, tz))
+    if isinstance(deadline, _Unset):
+        deadline = deadline_at(anchor, policy, tz)
+    return next_call_at(max(candidates), policy.windows, tz, deadline)
 
 
 def _ordered(windows: Sequence[Window]) -> tuple[Window, ...]:

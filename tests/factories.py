@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from ivr.campaigns.service import create_campaign
+from ivr.campaigns.templates import campaign_config
 from ivr.models import Campaign, Case, CaseStatus, Contact
+from scheduler.planner import deadline_at
 
 # Reserved for fiction: +1 202 555 01xx (North American 555-01xx) and +61 491 570 xxx (ACMA).
 FICTIONAL_PHONES = [f"+1202555{n:04d}" for n in range(100, 200)]
@@ -36,6 +39,10 @@ def case(
     details: Mapping[str, Any] | None = None,
 ) -> Case:
     contact = Contact(name="测试患者", phone=phone, language=language, timezone="Asia/Shanghai")
+    # As the importer stores it: the case's own deadline, from the campaign's rule.
+    deadline = deadline_at(
+        anchor, campaign_config(campaign.options).policy, ZoneInfo("Asia/Shanghai")
+    )
     row = Case(
         campaign=campaign,
         contact=contact,
@@ -46,6 +53,7 @@ def case(
         details=dict(details or {}),
         status=status,
         next_call_at=next_call_at if next_call_at is not None else now,
+        deadline_at=deadline,
         created_at=now,
     )
     session.add(row)

@@ -276,3 +276,21 @@ def test_concurrent_dispatchers_share_the_work_without_double_dialling(
     assert len(dialled) == 30
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Attempt)) == 30
+
+
+def test_a_case_keeps_to_its_own_deadline_not_the_campaigns(
+    dialling: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    # A 10-day cooling-off case in a campaign whose default is longer: its stored deadline rules.
+    add_cases(sessions, IN_WINDOW)
+    with sessions.begin() as session:
+        case = session.scalars(select(Case)).one()
+        case.deadline_at = IN_WINDOW + timedelta(days=1)
+    clock.now = IN_WINDOW + timedelta(days=1, hours=1)  # the campaign's 10 days are not over
+    report = dispatch_once(dialling, NoWait())
+    assert (report.claimed, report.missed_deadline) == (0, 1)
+    assert one_case(sessions).outcome is CaseOutcome.MISSED_DEADLINE
+    assert len(mocked.calls) == 0

@@ -540,3 +540,46 @@ def test_next_call_at_agrees_with_a_minute_by_minute_search(
     expected = next((m for m in candidates if qualifies(m, windows, tz)), None)
     assert deadline is not None or expected is not None
     assert expected == next_call_at(earliest, windows, tz, deadline)
+
+
+def test_plan_next_call_takes_the_cases_own_deadline() -> None:
+    """A stored deadline overrides the policy's; None means the case has none."""
+    tz = ZoneInfo("Asia/Shanghai")
+    policy = CallPolicy(
+        offset=timedelta(days=7),
+        windows=parse_windows("08:00-11:00,14:00-17:00"),
+        max_attempts=3,
+        retry_spacing=timedelta(hours=2),
+        deadline_after=timedelta(days=10),
+    )
+    anchor = date(2030, 1, 1)
+    late = datetime(2030, 1, 10, 4, 0, tzinfo=UTC)  # 12:00 local on day 9: next window 14:00
+    assert plan_next_call(
+        anchor=anchor, attempts_made=1, last_attempt_at=None, policy=policy, tz=tz, now=late
+    ) == datetime(2030, 1, 10, 6, 0, tzinfo=UTC)
+    own = datetime(2030, 1, 10, 5, 0, tzinfo=UTC)  # 13:00 local: before the afternoon window
+    assert (
+        plan_next_call(
+            anchor=anchor,
+            attempts_made=1,
+            last_attempt_at=None,
+            policy=policy,
+            tz=tz,
+            now=late,
+            deadline=own,
+        )
+        is None
+    )
+    far = datetime(2030, 3, 1, 4, 0, tzinfo=UTC)
+    assert (
+        plan_next_call(
+            anchor=anchor,
+            attempts_made=1,
+            last_attempt_at=None,
+            policy=policy,
+            tz=tz,
+            now=far,
+            deadline=None,
+        )
+        == datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
+    )
