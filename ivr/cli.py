@@ -130,10 +130,18 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--patients", default=200, show_default=True, help="synthetic patients to call")
+@click.option("--patients", default=200, show_default=True, help="synthetic people to call")
 @click.option("--seed", default=7, show_default=True, help="same seed, same run")
+@click.option(
+    "--template",
+    "template_name",
+    type=click.Choice(["post-discharge", "cooling-off"]),
+    default="post-discharge",
+    show_default=True,
+    help="the program to run",
+)
 @click.pass_context
-def demo(ctx: click.Context, patients: int, seed: int) -> None:
+def demo(ctx: click.Context, patients: int, seed: int, template_name: str) -> None:
     """Run a whole post-discharge campaign against the built-in Twilio simulator.
 
     Uses IVR_DATABASE_URL and IVR_RECORDINGS_DIR when set (so `ivr report`, `ivr queue list`
@@ -147,7 +155,7 @@ def demo(ctx: click.Context, patients: int, seed: int) -> None:
         # progress bar clean unless asked (ivr -v demo).
         logging.getLogger().setLevel(logging.ERROR)
     with user_errors():
-        run_demo(settings(), patients=patients, seed=seed, console=out)
+        run_demo(settings(), patients=patients, seed=seed, console=out, template=template_name)
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -488,10 +496,11 @@ def print_summary(summary: CampaignSummary, console: Console = out) -> None:
     table.add_row("completed", str(summary.completed))
     table.add_row("still open", str(summary.open_cases))
     table.add_row("follow-up rate", pct(summary.follow_up_rate))
-    table.add_row(
-        "satisfaction rate",
-        f"{pct(summary.satisfaction_rate)} ({summary.satisfied} of {summary.rated} rated 4-5)",
-    )
+    if summary.rated:  # programs without a satisfaction question have nothing to show
+        table.add_row(
+            "satisfaction rate",
+            f"{pct(summary.satisfaction_rate)} ({summary.satisfied} of {summary.rated} rated 4-5)",
+        )
     for reason, count in summary.escalations.items():
         table.add_row(f"escalations: {reason}", str(count))
     console.print(table)

@@ -6,13 +6,12 @@ Australia's range reserved for fiction (ACMA: 0491 570 006-159 and 0491 570 313-
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
+from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour, DemoCase
 from ivr.telephony.simulator import Persona
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
@@ -20,18 +19,6 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂�
 DEPARTMENTS = ("Cardiology", "Orthopaedics", "General Surgery", "Respiratory", "Neurology")
 WARDS = ("W1", "W2", "W3", "W5", "W6")
 DOCTORS = ("Dr. A", "Dr. B", "Dr. C", "Dr. D")
-# 006-159 and 313-737: 579 fictional numbers, enough for the demo's default 200 and more.
-FICTIONAL_NUMBERS = tuple(f"+6149157{n:04d}" for n in (*range(6, 160), *range(313, 738)))
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """One kind of patient and how many of the demo's patients behave so."""
-
-    name: str
-    share: float
-    persona: Persona
-    ward: str | None = None  # forces a ward (ICU is excluded by the template)
 
 
 def _happy(rating: str) -> Persona:
@@ -109,36 +96,26 @@ def make_patients(count: int, first_call_day: date, seed: int) -> list[Patient]:
     return patients
 
 
-def write_csv(patients: Sequence[Patient], path: Path) -> None:
-    """The hospital's discharge list as `ivr cases import` reads it."""
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(
-            [
-                "external_ref",
-                "name",
-                "phone",
-                "discharge_date",
-                "department",
-                "ward",
-                "language",
-                "sex",
-                "age",
-                "doctor",
-            ]
+def as_demo_cases(patients: Sequence[Patient]) -> list[DemoCase]:
+    """The hospital's discharge list as `ivr cases import` reads it, with each one's behaviour."""
+    return [
+        DemoCase(
+            ref=p.ref,
+            phone=p.phone,
+            behaviour=p.behaviour.name,
+            persona=p.behaviour.persona,
+            row={
+                "external_ref": p.ref,
+                "name": p.name,
+                "phone": p.phone,
+                "discharge_date": p.discharge_date.isoformat(),
+                "department": p.department,
+                "ward": p.ward,
+                "language": p.language,
+                "sex": p.sex,
+                "age": str(p.age),
+                "doctor": p.doctor,
+            },
         )
-        for p in patients:
-            writer.writerow(
-                [
-                    p.ref,
-                    p.name,
-                    p.phone,
-                    p.discharge_date.isoformat(),
-                    p.department,
-                    p.ward,
-                    p.language,
-                    p.sex,
-                    p.age,
-                    p.doctor,
-                ]
-            )
+        for p in patients
+    ]

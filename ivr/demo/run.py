@@ -29,9 +29,11 @@ from ivr.campaigns.service import create_campaign
 from ivr.cases.importer import import_cases
 from ivr.config import Settings
 from ivr.db import make_engine, make_sessions
-from ivr.demo.people import BEHAVIOURS, Patient, make_patients, write_csv
+from ivr.demo.cases import DemoCase, write_cases_csv
+from ivr.demo.people import as_demo_cases, make_patients
+from ivr.demo.policyholders import make_policyholders
 from ivr.migrate import upgrade
-from ivr.models import Campaign, Case, CaseStatus, Recording, RecordingStatus
+from ivr.models import CallEvent, Campaign, Case, CaseStatus, Recording, RecordingStatus
 from ivr.services import Services
 from ivr.telephony.simulator import Persona, Simulator
 from ivr.telephony.twilio import TwilioTelephony
@@ -40,7 +42,23 @@ from scheduler.dispatcher import STALE_AFTER, dispatch_once
 
 HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
 DEMO_FROM = "+15005550006"  # Twilio's test "from" number; the simulator accepts any E.164
-CAMPAIGN = "demo-post-discharge"
+
+
+@dataclass(frozen=True)
+class Program:
+    """A template the demo can run: its people and the campaign options it sets."""
+
+    make_cases: Callable[[int, date, int], list[DemoCase]]
+    options: dict[str, str]
+
+
+PROGRAMS: dict[str, Program] = {
+    "post-discharge": Program(
+        lambda count, day, seed: as_demo_cases(make_patients(count, day, seed)),
+        {"organisation": "示例医院 (demo)"},
+    ),
+    "cooling-off": Program(make_policyholders, {"organisation": "示例人寿 (demo)"}),
+}
 
 
 class SimClock:
@@ -125,12 +143,12 @@ def _serve(app_ref: list[Any]) -> tuple[BaseWSGIServer, threading.Thread]:
     return server, thread
 
 
-def _unique_name(session: Session) -> str:
-    taken = set(session.scalars(select(Campaign.name).where(Campaign.name.startswith(CAMPAIGN))))
-    name, n = CAMPAIGN, 1
+def _unique_name(session: Session, base: str) -> str:
+    taken = set(session.scalars(select(Campaign.name).where(Campaign.name.startswith(base))))
+    name, n = base, 1
     while name in taken:
         n += 1
-        name = f"{CAMPAIGN}-{n}"
+        name = f"{base}-{n}"
     return name
 
 
@@ -185,11 +203,21 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def run_demo(settings: Settings, *, patients: int, seed: int, console: Console) -> str:
-    """Run the demo and print its report; returns the campaign's name."""
+def run_demo(
+    settings: Settings,
+    *,
+    patients: int,
+    seed: int,
+    console: Console,
+    template: str = "post-discharge",
+) -> str:
+    """Run the demo of one template and print its report; returns the campaign's name."""
     from ivr.cli import print_queue, print_summary, queue_rows_for
     from ivr.reports.summary import campaign_summary
 
+    program = PROGRAMS.get(template)
+    if program is None:
+        raise ValueError(f"the demo runs {', '.join(PROGRAMS)}, not {template!r}")
     started = time.monotonic()
     place = demo_place(settings)
     console.print(f"demo data in {place.folder} (database {place.database_url})")
@@ -198,23 +226,24 @@ def run_demo(settings: Settings, *, patients: int, seed: int, console: Console) 
     sessions = make_sessions(engine)
     first_day = _first_call_day()
     clock = SimClock(_midnight(first_day))
+    secret_key = secrets.token_hex(16)  # identity facts are hashed with it on import
 
-    people = make_patients(patients, first_day, seed)
-    csv_path = place.folder / "discharges.csv"
-    write_csv(people, csv_path)
+    people = program.make_cases(patients, first_day, seed)
+    csv_path = place.folder / f"{template}.csv"
+    write_cases_csv(people, csv_path)
     with sessions.begin() as session:
         campaign = create_campaign(
             session,
-            name=_unique_name(session),
-            template_name="post-discharge",
-            overrides={"organisation": "示例医院 (demo)"},
+            name=_unique_name(session, f"demo-{template}"),
+            template_name=template,
+            overrides=program.options,
             now=clock(),
         )
         campaign_id, campaign_name = campaign.id, campaign.name
     with csv_path.open(encoding="utf-8", newline="") as stream:
-        imported = import_cases(sessions, campaign_id, stream, now=clock())
+        imported = import_cases(sessions, campaign_id, stream, now=clock(), secret_key=secret_key)
     console.print(
-        f"campaign {campaign_name!r}: imported {imported.imported} discharged patients "
+        f"campaign {campaign_name!r}: imported {imported.imported} cases "
         f"({imported.excluded} excluded) from {csv_path}"
     )
 
@@ -238,7 +267,7 @@ def run_demo(settings: Settings, *, patients: int, seed: int, console: Console) 
         database_url=place.database_url,
         recordings_dir=place.recordings_dir,
         public_base_url=f"http://127.0.0.1:{server.server_port}",
-        secret_key=secrets.token_hex(16),
+        secret_key=secret_key,
         twilio_account_sid=account_sid,
         twilio_auth_token=auth_token,
         twilio_from_number=DEMO_FROM,
@@ -267,12 +296,21 @@ def run_demo(settings: Settings, *, patients: int, seed: int, console: Console) 
         stored = session.scalar(
             select(func.count()).where(Recording.status == RecordingStatus.STORED)
         )
+        timeline = dict(
+            session.execute(select(CallEvent.kind, func.count()).group_by(CallEvent.kind)).all()
+        )
     engine.dispose()
     print_summary(summary, console)
     print_queue(queue, "table", console)
     elapsed = time.monotonic() - started
+    if timeline:
+        console.print(
+            "call timeline: "
+            + ", ".join(f"{kind} {count}" for kind, count in sorted(timeline.items()))
+        )
+    kinds = len({person.behaviour for person in people})
     console.print(
-        f"{calls} calls placed over {len(BEHAVIOURS)} kinds of patient behaviour; "
+        f"{calls} calls placed over {kinds} kinds of behaviour; "
         f"{stored} recordings stored and verified under {place.recordings_dir}; "
         f"simulated until {clock().astimezone(HOSPITAL_TZ):%Y-%m-%d %H:%M} Asia/Shanghai; "
         f"took {elapsed:.1f} s"
@@ -284,8 +322,8 @@ def run_demo(settings: Settings, *, patients: int, seed: int, console: Console) 
     return campaign_name
 
 
-def _personas(people: list[Patient]) -> Callable[[str], Persona]:
-    by_phone = {p.phone: p.behaviour.persona for p in people}
+def _personas(people: list[DemoCase]) -> Callable[[str], Persona]:
+    by_phone = {p.phone: p.persona for p in people}
     return lambda phone: by_phone.get(phone, Persona(pickups=("no-answer",)))
 
 
