@@ -571,15 +571,12 @@ def test_plan_next_call_takes_the_cases_own_deadline() -> None:
         is None
     )
     far = datetime(2030, 3, 1, 4, 0, tzinfo=UTC)
-    assert (
-        plan_next_call(
-            anchor=anchor,
-            attempts_made=1,
-            last_attempt_at=None,
-            policy=policy,
-            tz=tz,
-            now=far,
-            deadline=None,
-        )
-        == datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
-    )
+    assert plan_next_call(
+        anchor=anchor,
+        attempts_made=1,
+        last_attempt_at=None,
+        policy=policy,
+        tz=tz,
+        now=far,
+        deadline=None,
+    ) == datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
