@@ -20,14 +20,12 @@ from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, render
 from ivr.models import Attempt, AttemptStatus, Recording, RecordingStatus
 from ivr.services import Services
+from ivr.webhooks.context import prompt_context
 from ivr.webhooks.signature import is_signed, signed_url
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
-
-# Case details a prompt may name (see ivr.flows.loader.PLACEHOLDERS); identity facts are not here.
-CONTEXT_DETAILS = ("premium", "payment_years", "cooling_off_days", "appointment_date")
 
 TWIML = "application/xml"
 
@@ -100,21 +98,8 @@ def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
 
 
 def _render(svc: Services, attempt: Attempt, reply: FlowReply) -> str:
-    case = attempt.case
-    campaign = case.campaign
-    details = case.details
-    context = {
-        "name": case.contact.name,
-        "organisation": svc.config(campaign).organisation,
-        "insurer": svc.config(campaign).organisation,
-        "department": case.department or "",
-        "discharge_date": case.anchor_date.isoformat(),
-        # Read digit by digit: "1 2 3 4" makes the voice say each digit, not a big number.
-        "policy_number_digits": " ".join(case.external_ref),
-        "transfer_number": str(campaign.options.get("transfer_number", "")),
-        **{key: str(details.get(key, "")) for key in CONTEXT_DETAILS},
-    }
-    flow_id = campaign.flow
+    context = prompt_context(svc, attempt)
+    flow_id = attempt.case.campaign.flow
     action = svc.url(f"/twilio/gather?attempt={attempt.id}&step={reply.step_no}")
     return render(
         reply.step,
