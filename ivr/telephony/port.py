@@ -1,10 +1,12 @@
-"""The telephony port: what the product needs from a voice provider, nothing more.
+"""The telephony port: what the product needs from a voice and SMS provider, nothing more.
 
 Exceptions::
 
     TelephonyError            provider said no or could not be reached
-        permanent=True        never retry (bad number, ...)
-        maybe_placed=True     the call may exist anyway (a 5xx or timeout after the create)
+        permanent=True        never retry: this number cannot get this channel (a bad number for
+                              calls; for SMS also a landline or a recipient who replied STOP)
+        maybe_placed=True     the call or message may exist anyway (a 5xx or timeout after the
+                              create): do not send it again blindly
         RecordingNotLiveError the call has ended or records nothing now: nothing to pause/resume
 """
 
@@ -38,6 +40,24 @@ class PlacedCall:
     status: str  # the provider's CallStatus, usually "queued"
 
 
+@dataclass(frozen=True)
+class SmsRequest:
+    """One outbound text message (the fallback when a case cannot be reached by phone)."""
+
+    to: str  # E.164
+    from_: str  # E.164 sender, or a Messaging Service SID (MG...) that picks one
+    body: str
+    status_callback_url: str | None = None  # delivery reports (sent, delivered, undelivered)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """The provider's answer to a message create: accepted, not yet delivered."""
+
+    message_sid: str  # SM...
+    status: str  # the provider's initial status: "queued" ("accepted" via a Messaging Service)
+
+
 class TelephonyError(Exception):
     """The provider refused or failed a request."""
 
@@ -62,10 +82,19 @@ class RecordingNotLiveError(TelephonyError):
 
 
 class Telephony(Protocol):
-    """A provider that places calls and hands over recordings."""
+    """A provider that places calls, sends text messages and hands over recordings."""
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask the provider to place a call; raise TelephonyError if it refuses."""
+        ...
+
+    def send_sms(self, request: SmsRequest) -> SentMessage:
+        """Ask the provider to send a text message; raise TelephonyError if it refuses.
+
+        permanent=True: this number can never get one (invalid, not a mobile, unsubscribed).
+        maybe_placed=True: the answer was lost after sending, so the message may go out anyway.
+        Delivery itself is reported later, to status_callback_url.
+        """
         ...
 
     def download_recording(self, media_url: str) -> tuple[bytes, str]:

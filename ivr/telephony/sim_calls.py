@@ -24,6 +24,10 @@ class Persona:
     hangup_after_gathers: int | None = None  # hang up on reaching Gather N+1 (0 = the first)
     invalid_number: bool = False  # the create is refused with 21211
     answered_by: str = "human"  # AMD result: human | machine_start | machine_end_beep | fax ...
+    sms: bool = True  # False: a landline or the like, text messages are refused with 21614
+    sms_opted_out: bool = False  # replied STOP earlier: text messages are refused with 21610
+    sms_delivery: str = "delivered"  # what a text accepted for them becomes: | undelivered | failed
+    sms_error_code: int = 30003  # ErrorCode when undelivered or failed (unreachable handset)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ Served (HTTP basic auth AccountSid:AuthToken, else 401 / 20003):
     GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}[.wav]      media (audio/x-wav)
     GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json       recording metadata
     DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json       204
+    POST   /2010-04-01/Accounts/{AC}/Messages.json              send a text (201, queued or
+           accepted); 400 with Twilio's code for a number that cannot get one (sim_messages)
+    GET    /2010-04-01/Accounts/{AC}/Messages/{SM}.json         the message resource
 
 Time is simulated: fields such as Timestamp are `clock()` at the call's start plus computed
 offsets (ringing, prompts, gathers); nothing sleeps. A recording paused through the REST API is
@@ -65,8 +68,23 @@ from ivr.telephony.sim_format import (
     rfc2822,
 )
 from ivr.telephony.sim_media import recording_wav
+from ivr.telephony.sim_messages import (
+    MessageRun,
+    SimMessage,
+    message_resource,
+    new_message,
+    refusal,
+)
 
-__all__ = ["Exchange", "Persona", "RecordingUpdate", "SimCall", "SimRecording", "Simulator"]
+__all__ = [
+    "Exchange",
+    "Persona",
+    "RecordingUpdate",
+    "SimCall",
+    "SimMessage",
+    "SimRecording",
+    "Simulator",
+]
 
 ACCOUNT = f"/{API_VERSION}/Accounts/<account>"
 PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -98,6 +116,7 @@ class Simulator:
         self.reorder_rate = reorder_rate
         self.media_not_ready = media_not_ready
         self.calls: list[SimCall] = []
+        self.messages: list[SimMessage] = []
         self.stored_recordings: dict[str, SimRecording] = {}
         self.deleted_recordings: list[str] = []
         self.validator = RequestValidator(auth_token)
@@ -125,6 +144,8 @@ class Simulator:
                 Rule(
                     f"{ACCOUNT}/Recordings/<name>", endpoint="recording", methods=["GET", "DELETE"]
                 ),
+                Rule(f"{ACCOUNT}/Messages.json", endpoint="create_message", methods=["POST"]),
+                Rule(f"{ACCOUNT}/Messages/<sid>.json", endpoint="fetch_message", methods=["GET"]),
             ]
         )
 
@@ -165,15 +186,18 @@ class Simulator:
                 if self._futures[call.sid].cancelled():
                     call.status = "canceled"
                     call.done.set()
+            for message in self.messages:
+                if self._futures[message.sid].cancelled():
+                    message.done.set()  # never reported: it stays in its initial status
 
     def drain(self, timeout: float = 60.0) -> None:
-        """Block until every call created so far has finished, callbacks included."""
+        """Block until every call and message created so far has finished, callbacks included."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            calls = list(self.calls)
-        for call in calls:
-            if not call.done.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"call {call.sid} still running after {timeout} s")
+            runs: list[SimCall | SimMessage] = [*self.calls, *self.messages]
+        for run in runs:
+            if not run.done.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"{run.sid} still running after {timeout} s")
 
     def __enter__(self) -> Simulator:
         self.start()
@@ -186,6 +210,14 @@ class Simulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def message(self, sid: str) -> SimMessage:
+        """The message with this sid (KeyError if unknown)."""
+        with self._lock:
+            for message in self.messages:
+                if message.sid == sid:
+                    return message
+        raise KeyError(sid)
 
     def call(self, sid: str) -> SimCall:
         """The call with this sid (KeyError if unknown)."""
@@ -276,6 +308,32 @@ class Simulator:
             self._runs[call.sid] = run
             self._futures[call.sid] = self._executor.submit(run.run)
         return json_response(201, resource)
+
+    def _create_message(self, request: Request) -> Response:
+        if self._executor is None:
+            raise RuntimeError("the simulator is not started")
+        form = request.form
+        to = form.get("To", "").strip()
+        persona = self.personas(to)
+        refused = refusal(form, persona, e164=bool(E164.match(to)))
+        if refused is not None:
+            return refused
+        created_at = self.now()
+        with self._lock:
+            # Its own generator, as for calls: sids and tokens repeat whatever the thread order.
+            rng = random.Random(self._rng.getrandbits(64))
+            message = new_message(form, created_at, rng)
+            self.messages.append(message)
+            resource = message_resource(self.account_sid, message)  # before the worker runs
+            run = MessageRun(self, message, persona, rng)
+            self._futures[message.sid] = self._executor.submit(run.run)
+        return json_response(201, resource)
+
+    def _fetch_message(self, request: Request, sid: str) -> Response:
+        try:
+            return json_response(200, message_resource(self.account_sid, self.message(sid)))
+        except KeyError:
+            return not_found(request)
 
     def _fetch_call(self, request: Request, sid: str) -> Response:
         try:

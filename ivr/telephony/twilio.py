@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 import requests
@@ -18,7 +19,14 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from ivr.privacy import redact_phones
-from ivr.telephony.port import CallRequest, PlacedCall, RecordingNotLiveError, TelephonyError
+from ivr.telephony.port import (
+    CallRequest,
+    PlacedCall,
+    RecordingNotLiveError,
+    SentMessage,
+    SmsRequest,
+    TelephonyError,
+)
 
 T = TypeVar("T")
 
@@ -27,6 +35,15 @@ T = TypeVar("T")
 # destination, 21216 number blocked by Twilio, 21217 number does not appear valid, 21401 invalid
 # phone number, 21610 recipient unsubscribed, 13223 not E.164, 13224 not a callable number.
 PERMANENT_NUMBER_CODES = frozenset({13223, 13224, 21211, 21214, 21215, 21216, 21217, 21401, 21610})
+
+# Codes that mean this number can never get a text message from us, so the SMS fallback should
+# move on to the next channel (checked against twilio.com/docs/api/errors/<code>): 21211 invalid
+# 'To' number, 21610 the recipient replied STOP (blocked until they send START), 21614 'To' is
+# not a valid mobile number (a landline, say), 21635 'To' is a landline where Twilio does not try.
+# Not here: 21401, 21606 and kin are about our own sender, which no retry of this case can fix.
+PERMANENT_SMS_CODES = frozenset({21211, 21610, 21614, 21635})
+# A From that starts with this is a Messaging Service, sent as MessagingServiceSid.
+MESSAGING_SERVICE_PREFIX = "MG"
 
 TOO_MANY_REQUESTS = 429
 TOO_MANY_REQUESTS_CODE = 20429
@@ -49,8 +66,23 @@ _TwilioError: TypeAlias = TwilioRestException | TwilioServiceException
 _TWILIO_ERRORS = (TwilioRestException, TwilioServiceException)
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """How errors name one kind of create (a call or a message)."""
+
+    noun: str
+    done: str  # "placed" / "sent"
+    refused: str  # "call this number"
+    failed: str  # "place the call"
+    permanent_codes: frozenset[int]
+
+
+_CALL = _Kind("call", "placed", "call this number", "place the call", PERMANENT_NUMBER_CODES)
+_MESSAGE = _Kind("message", "sent", "text this number", "send the message", PERMANENT_SMS_CODES)
+
+
 class TwilioTelephony:
-    """Places calls and handles recordings through Twilio's REST API (or one that mimics it)."""
+    """Places calls, sends texts and handles recordings through Twilio's REST API (or a mimic)."""
 
     def __init__(
         self,
@@ -87,58 +119,85 @@ class TwilioTelephony:
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask Twilio to place the call; raise TelephonyError, never naming the number."""
-        numbers = (request.to, request.from_)
+        call = self._create(
+            lambda: self._client.calls.create(
+                to=request.to,
+                from_=request.from_,
+                url=request.voice_url,
+                method="POST",
+                status_callback=request.status_callback_url,
+                status_callback_method="POST",
+                # A list: the library sends one StatusCallbackEvent field per event. With
+                # none, Twilio only reports `completed`.
+                status_callback_event=list(CALL_PROGRESS_EVENTS),
+                record=request.record,
+                trim="do-not-trim",  # the default trims silence; evidence must not be cut
+                recording_status_callback=request.recording_callback_url,
+                recording_status_callback_method="POST",
+                recording_status_callback_event=list(RECORDING_EVENTS),
+                machine_detection="Enable",
+                async_amd="true",
+                async_amd_status_callback=request.amd_callback_url,
+                async_amd_status_callback_method="POST",
+                timeout=request.ring_timeout_s,
+                time_limit=request.time_limit_s,
+            ),
+            _CALL,
+            (request.to, request.from_),
+        )
+        return PlacedCall(call_sid=str(call.sid), status=str(call.status or "queued"))
+
+    def send_sms(self, request: SmsRequest) -> SentMessage:
+        """Ask Twilio to send a text message; raise TelephonyError, never naming the number."""
+        sender: dict[str, str] = (
+            {"messaging_service_sid": request.from_}
+            if request.from_.startswith(MESSAGING_SERVICE_PREFIX)
+            else {"from_": request.from_}
+        )
+        callback: dict[str, str] = (
+            {"status_callback": request.status_callback_url} if request.status_callback_url else {}
+        )
+        message = self._create(
+            lambda: self._client.messages.create(
+                to=request.to, body=request.body, **sender, **callback
+            ),
+            _MESSAGE,
+            (request.to, request.from_),
+        )
+        return SentMessage(message_sid=str(message.sid), status=str(message.status or "queued"))
+
+    def _create(self, send: Callable[[], T], kind: _Kind, numbers: tuple[str, ...]) -> T:
+        """Run a create (429s retried) and map every failure to TelephonyError."""
+        noun = kind.noun
         try:
-            call = self._retry_429(
-                lambda: self._client.calls.create(
-                    to=request.to,
-                    from_=request.from_,
-                    url=request.voice_url,
-                    method="POST",
-                    status_callback=request.status_callback_url,
-                    status_callback_method="POST",
-                    # A list: the library sends one StatusCallbackEvent field per event. With
-                    # none, Twilio only reports `completed`.
-                    status_callback_event=list(CALL_PROGRESS_EVENTS),
-                    record=request.record,
-                    trim="do-not-trim",  # the default trims silence; evidence must not be cut
-                    recording_status_callback=request.recording_callback_url,
-                    recording_status_callback_method="POST",
-                    recording_status_callback_event=list(RECORDING_EVENTS),
-                    machine_detection="Enable",
-                    async_amd="true",
-                    async_amd_status_callback=request.amd_callback_url,
-                    async_amd_status_callback_method="POST",
-                    timeout=request.ring_timeout_s,
-                    time_limit=request.time_limit_s,
-                )
-            )
+            created = self._retry_429(send)
         except _TWILIO_ERRORS as exc:
             # `from None`: the library's exception carries Twilio's message, number included.
-            raise self._create_error(exc, numbers) from None
+            raise self._create_error(exc, kind, numbers) from None
         except requests.RequestException as exc:
             if _nothing_sent(exc):
                 raise TelephonyError(
                     f"Twilio could not be reached, nothing was sent ({type(exc).__name__})"
                 ) from exc
-            # The request left: Twilio may have created the call and the answer got lost.
+            # The request left: Twilio may have created it and the answer got lost.
             raise TelephonyError(
                 f"Twilio's answer to the create was lost ({type(exc).__name__}); "
-                "the call may have been placed",
+                f"the {noun} may have been {kind.done}",
                 maybe_placed=True,
             ) from exc
         except json.JSONDecodeError:
             raise TelephonyError(
                 "Twilio answered the create with a body that is not JSON; "
-                "the call may have been placed",
+                f"the {noun} may have been {kind.done}",
                 maybe_placed=True,
             ) from None
-        if not call.sid:
+        if not getattr(created, "sid", None):
             raise TelephonyError(
-                "Twilio answered the create without a call SID; the call may have been placed",
+                f"Twilio answered the create without a {noun} SID; "
+                f"the {noun} may have been {kind.done}",
                 maybe_placed=True,
             )
-        return PlacedCall(call_sid=str(call.sid), status=str(call.status or "queued"))
+        return created
 
     def download_recording(self, media_url: str) -> tuple[bytes, str]:
         """Return the recording as WAV bytes and its content type; 404 means not ready yet."""
@@ -221,21 +280,24 @@ class TwilioTelephony:
             self._sleep(BACKOFF_429_BASE_S * 2**attempt)
             attempt += 1
 
-    def _create_error(self, exc: _TwilioError, numbers: Iterable[str]) -> TelephonyError:
-        """Map a refused create to TelephonyError: bad number, throttled, maybe placed or other."""
-        if exc.code in PERMANENT_NUMBER_CODES:
-            return _twilio_error(exc, "call this number", numbers, permanent=True)
+    def _create_error(
+        self, exc: _TwilioError, kind: _Kind, numbers: Iterable[str]
+    ) -> TelephonyError:
+        """Map a refused create to TelephonyError: bad number, throttled, maybe done or other."""
+        if exc.code in kind.permanent_codes:
+            return _twilio_error(exc, kind.refused, numbers, permanent=True)
         if _is_429(exc):
             tries = self._max_429_retries + 1
             return TelephonyError(
-                f"Twilio answered 429 (too many requests) {tries} times; no call was placed",
+                f"Twilio answered 429 (too many requests) {tries} times; "
+                f"no {kind.noun} was {kind.done}",
                 code=exc.code,
                 http_status=exc.status,
             )
         if exc.status >= 500:
-            # Do not retry: Twilio may have created the call (and rung the person) before failing.
-            return _twilio_error(exc, "place the call", numbers, maybe_placed=True)
-        return _twilio_error(exc, "place the call", numbers)
+            # Do not retry: Twilio may have created it (rung the person, sent the text) first.
+            return _twilio_error(exc, kind.failed, numbers, maybe_placed=True)
+        return _twilio_error(exc, kind.failed, numbers)
 
     def _get(self, url: str) -> requests.Response:
         """GET with the account's credentials, retrying connection failures (GET is safe)."""
