@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ivr.cases.recurrence import schedule_next_case
 from ivr.db import rowcount
 from ivr.flows.engine import advance, current_step
 from ivr.flows.model import (
@@ -43,6 +44,7 @@ from ivr.models import (
 )
 from ivr.outcome import settle
 from ivr.privacy import redact_phones
+from ivr.queue.fallback import note_sms_due
 from ivr.queue.service import raise_escalation
 from ivr.services import Services
 from ivr.telephony.port import RecordingNotLiveError, TelephonyError
@@ -99,7 +101,8 @@ def apply_flow_event(
         session.refresh(attempt)
         return _replay(services, attempt, state_of(attempt))
     session.refresh(attempt)
-    _apply_effects(session, attempt, transition.effects, now)
+    same_day = services.config(attempt.case.campaign).same_day_reasons
+    _apply_effects(session, attempt, transition.effects, now, same_day)
     step = transition.step if transition.step is not None else Step((), None)
     change = _recording_change(flow, state, step)
     return FlowReply(step, expected_step + 1, applied=True, recording=change)
@@ -140,7 +143,11 @@ def _replay(services: Services, attempt: Attempt, state: FlowState | None) -> Fl
 
 
 def _apply_effects(
-    session: Session, attempt: Attempt, effects: tuple[Effect, ...], now: datetime
+    session: Session,
+    attempt: Attempt,
+    effects: tuple[Effect, ...],
+    now: datetime,
+    same_day: frozenset[str] = frozenset(),
 ) -> None:
     for effect in effects:
         if isinstance(effect, SaveAnswer):
@@ -171,6 +178,7 @@ def _apply_effects(
                 reason=effect.reason,
                 priority=effect.priority,
                 now=now,
+                same_day=effect.reason in same_day,
             )
     session.flush()
 
@@ -255,7 +263,15 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
                 reason=reason,
                 now=now,
                 detail=detail,
+                same_day=reason in config.same_day_reasons,
             )
+        if outcome is CaseOutcome.UNREACHABLE and config.sms_when_unreachable:
+            note_sms_due(session, attempt, now)
+        # Programs with periodic follow-ups (care insurance) plan the next one here, in the
+        # same transaction; the others have no frequency and nothing happens.
+        schedule_next_case(
+            session, case, now=now, policy=config.policy, tz=ZoneInfo(case.contact.timezone)
+        )
     log.info(
         "attempt settled",
         extra={

@@ -135,14 +135,23 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @click.option(
     "--template",
     "template_name",
-    type=click.Choice(["post-discharge", "cooling-off"]),
+    type=click.Choice(
+        [
+            "post-discharge",
+            "cooling-off",
+            "care-insurance",
+            "renovation",
+            "clinic-treated",
+            "clinic-visitor",
+        ]
+    ),
     default="post-discharge",
     show_default=True,
     help="the program to run",
 )
 @click.pass_context
 def demo(ctx: click.Context, patients: int, seed: int, template_name: str) -> None:
-    """Run a whole post-discharge campaign against the built-in Twilio simulator.
+    """Run a whole campaign of a program against the built-in Twilio simulator.
 
     Uses IVR_DATABASE_URL and IVR_RECORDINGS_DIR when set (so `ivr report`, `ivr queue list`
     can inspect the result afterwards), else a fresh folder under ./var/demo. Needs nothing else:

@@ -32,6 +32,7 @@ from ivr.models import (
     CaseStatus,
 )
 from ivr.privacy import mask_phone
+from ivr.queue.fallback import send_due_sms
 from ivr.queue.service import raise_escalation
 from ivr.services import Services
 from ivr.telephony.port import CallRequest, TelephonyError
@@ -89,13 +90,14 @@ class PassReport:
     rescheduled: int = 0  # due, but outside a calling window now (e.g. the dialler was down)
     missed_deadline: int = 0
     swept: int = 0
+    texts: int = 0  # unreachable contacts texted (programs that ask for it)
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
             f"claimed {self.claimed}, placed {self.placed}, failed {self.failed}, "
             f"uncertain {self.uncertain}, rescheduled {self.rescheduled}, "
-            f"missed deadline {self.missed_deadline}, swept {self.swept}"
+            f"missed deadline {self.missed_deadline}, swept {self.swept}, texts {self.texts}"
         )
 
 
@@ -116,6 +118,7 @@ def dispatch_once(services: Services, pacer: Pacer, *, batch_size: int = 50) -> 
     for claim in claims:
         pacer.wait()
         _place(services, claim, report)
+    report.texts = send_due_sms(services)
     return report
 
 

@@ -16,12 +16,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from ivr.cases.columns import (
+    CARE_INSURANCE_CSV,
+    CLINIC_TREATED_CSV,
+    CLINIC_VISITOR_CSV,
     COOLING_OFF_CSV,
     POST_DISCHARGE_CSV,
+    RENOVATION_CSV,
     CsvSpec,
     Role,
     parse_cooling_off_days,
 )
+from ivr.cases.csv_rows import CaseRow
+from ivr.cases.stages import renovation_cases
+from ivr.queue.rules import TERMS
 from scheduler.planner import (
     CallPolicy,
     format_duration,
@@ -92,6 +99,22 @@ def _wards(text: str) -> frozenset[str]:
     return frozenset(w.strip().upper() for w in text.split(",") if w.strip())
 
 
+def _reasons(text: str) -> frozenset[str]:
+    if text.strip().lower() in ("", "none"):
+        return frozenset()
+    reasons = frozenset(r.strip() for r in text.split(",") if r.strip())
+    unknown = sorted(reasons - set(TERMS))
+    if unknown:
+        raise ValueError(
+            f"unknown escalation reason(s) {', '.join(unknown)}; reasons: {', '.join(TERMS)}"
+        )
+    return reasons
+
+
+def _format_reasons(reasons: frozenset[str]) -> str:
+    return ",".join(sorted(reasons)) or "none"
+
+
 def _nonempty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -128,6 +151,16 @@ OPTIONS: Mapping[str, Option] = {
         "the deadline is that many days after the receipt",
         parse_cooling_off_days,
     ),
+    "sms_when_unreachable": Option(
+        "send a text when every call went unanswered (yes/no)",
+        _bool,
+        lambda v: "yes" if v else "no",
+    ),
+    "same_day_reasons": Option(
+        "escalation reasons due by the end of the same working day, e.g. complaint, or none",
+        _reasons,
+        _format_reasons,
+    ),
 }
 
 
@@ -142,6 +175,15 @@ class Template:
     csv: CsvSpec = POST_DISCHARGE_CSV
     questions: tuple[str, ...] = field(default=())  #: what the flow asks, in order, one a line
     example: str = "examples/post-discharge.csv"  #: a CSV that imports cleanly, from the repo root
+    #: the cases one valid row becomes (renovation: three); None: one case, the row itself.
+    #: Raises ValueError("<column>: <rule>") for a rule a row breaks across its columns.
+    expand: Callable[[CaseRow], tuple[CaseRow, ...]] | None = None
+    anchor_label: str = ""  #: what timing() counts from when it is not the anchor column
+    timing_note: str = ""  #: the end of timing(): what the options cannot say (recurrence)
+
+    def cases_of(self, row: CaseRow) -> tuple[CaseRow, ...]:
+        """The cases a valid row becomes; ValueError when its columns contradict each other."""
+        return (row,) if self.expand is None else self.expand(row)
 
     @property
     def identity_facts(self) -> tuple[str, ...]:
@@ -151,7 +193,7 @@ class Template:
     def timing(self) -> str:
         """When its cases are called, from its defaults (so it cannot drift from them)."""
         d = self.defaults
-        anchor = self.csv.anchor
+        anchor = self.anchor_label or self.csv.anchor
         offset = format_duration(parse_duration(d["offset"]))
         first = (
             f"first call as soon as a window opens after {anchor}"
@@ -175,6 +217,10 @@ class Template:
         ]
         if d.get("excluded_wards"):
             parts.append(f"wards never called: {d['excluded_wards']}")
+        if d.get("same_day_reasons", "none") != "none":
+            parts.append(f"due the same working day: {d['same_day_reasons']} escalations")
+        if self.timing_note:
+            parts.append(self.timing_note)
         return "; ".join(parts)
 
 
@@ -275,6 +321,136 @@ TEMPLATES: Mapping[str, Template] = {
             "key or silence twice: partial",
         ),
     ),
+    # REQUIREMENTS.md section 3: the first call within a week of leaving hospital, then monthly,
+    # quarterly or yearly per case (ivr.cases.recurrence schedules each next case).
+    "care-insurance": Template(
+        name="care-insurance",
+        flow="care-insurance",
+        description="Long-term-care insurance follow-up (护理保险回访): ratings of the care "
+        "service, the next appointment confirmed, precautions, complaints; then monthly, "
+        "quarterly or yearly per insured",
+        defaults={
+            "organisation": "示例保险 (demo)",
+            "offset": "1d",
+            "windows": "09:00-12:00,14:00-18:00",
+            "timezone": "Asia/Shanghai",
+            "max_attempts": "3",
+            "retry_spacing": "4h",
+            "deadline": "7d",
+            "default_region": "CN",
+            "language": "zh-CN",
+            "ring_timeout": "30",
+            "record": "yes",
+            # REQUIREMENTS section 3: unreachable by phone, try SMS, then pause the follow-ups.
+            "sms_when_unreachable": "yes",
+        },
+        csv=CARE_INSURANCE_CSV,
+        example="examples/care-insurance.csv",
+        timing_note="after a reached call the next case (ref #2, #3, ...) is called from the "
+        "first window of the next month, quarter or year (the row's frequency), deadline 7d; "
+        "unreachable: the follow-ups pause",
+        questions=(
+            "identity: if you are <name>, press 1; if not, press 2 (wrong_person)",
+            "the care service's response time, 1-5 (1-2 escalate low_satisfaction)",
+            "the care service's accuracy, 1-5 (1-2 escalate low_satisfaction)",
+            "the care service's safety, 1-5 (1-2 escalate low_satisfaction)",
+            "'your next service ({service}) is on {appointment_date}': 1 right / 2 to change it "
+            "(escalates reschedule)",
+            "reminder of the precautions for the care at home",
+            "any complaint: 1 no / 2 yes (escalates complaint)",
+        ),
+    ),
+    # REQUIREMENTS.md section 4: three calls per job; problems reach the manager the same day.
+    "renovation": Template(
+        name="renovation",
+        flow="renovation",
+        description="Renovation job follow-up (装修回访): three calls per job, ~10 days after "
+        "the start, at mid-point and at completion; crew, site and designer rated, complaints "
+        "to the responsible manager the same day",
+        defaults={
+            "organisation": "示例装饰公司 (demo)",
+            "offset": "0s",
+            "windows": "09:00-12:00,14:00-19:00",
+            "timezone": "Asia/Shanghai",
+            "max_attempts": "3",
+            "retry_spacing": "3h",
+            "deadline": "5d",
+            "default_region": "CN",
+            "language": "zh-CN",
+            "ring_timeout": "30",
+            "record": "yes",
+            "same_day_reasons": "complaint",
+        },
+        csv=RENOVATION_CSV,
+        example="examples/renovation.csv",
+        expand=renovation_cases,
+        anchor_label="the call day",
+        timing_note="three cases per row, refs <job>-start, -mid and -end, called on "
+        "job_start + 10d, the mid-point of job_start..job_end and job_end (each at least a day "
+        "after the one before)",
+        questions=(
+            "identity: if you are <name>, press 1; if not, press 2 (wrong_person)",
+            "the crew's work, 1-5 (1-2 escalate complaint)",
+            "the site is tidy and the works on schedule: 1 yes / 2 no",
+            "the designer, 1-5 (1-2 escalate complaint)",
+            "any problem to report: 1 no / 2 yes (escalates complaint, due the same working day)",
+        ),
+    ),
+    # REQUIREMENTS.md section 4: treated patients are called the same evening.
+    "clinic-treated": Template(
+        name="clinic-treated",
+        flow="clinic-treated",
+        description="Clinic follow-up of treated patients (诊所回访): the same evening, "
+        "satisfaction with the visit and any discomfort since",
+        defaults={
+            "organisation": "示例诊所 (demo)",
+            "offset": "0s",
+            "windows": "18:00-20:30",
+            "timezone": "Asia/Shanghai",
+            "max_attempts": "2",
+            "retry_spacing": "1h",
+            "deadline": "21h",  # the evening of the visit day
+            "default_region": "CN",
+            "language": "zh-CN",
+            "ring_timeout": "30",
+            "record": "yes",
+        },
+        csv=CLINIC_TREATED_CSV,
+        example="examples/clinic-treated.csv",
+        questions=(
+            "identity: if you are <name>, press 1; if not, press 2 (wrong_person)",
+            "satisfied with today's visit, 1-5 (1-2 escalate low_satisfaction)",
+            "any discomfort since the treatment: 1 no / 2 yes (escalates clinical_concern)",
+        ),
+    ),
+    # REQUIREMENTS.md section 4: visitors who did not buy are called the next day at noon.
+    "clinic-visitor": Template(
+        name="clinic-visitor",
+        flow="clinic-visitor",
+        description="Clinic follow-up of visitors who did not buy (诊所回访): the next day at "
+        "noon, what kept them from buying, a consultant's call if wanted",
+        defaults={
+            "organisation": "示例诊所 (demo)",
+            "offset": "1d",
+            "windows": "11:30-13:30",
+            "timezone": "Asia/Shanghai",
+            "max_attempts": "2",
+            "retry_spacing": "1h",
+            "deadline": "2d",
+            "default_region": "CN",
+            "language": "zh-CN",
+            "ring_timeout": "30",
+            "record": "yes",
+        },
+        csv=CLINIC_VISITOR_CSV,
+        example="examples/clinic-visitor.csv",
+        timing_note="rows with bought=yes are stored excluded, never called",
+        questions=(
+            "identity: if you are <name>, press 1; if not, press 2 (wrong_person)",
+            "what kept you from buying: 1 price / 2 not needed now / 3 want to think / 4 other",
+            "a consultant to call you: 1 yes (escalates requested_agent) / 2 no",
+        ),
+    ),
 }
 
 
@@ -335,6 +511,9 @@ class CampaignConfig:
     language: str
     ring_timeout_s: int
     record: bool
+    #: escalation reasons due by the end of the same working day (raise_escalation(same_day=...))
+    same_day_reasons: frozenset[str] = frozenset()
+    sms_when_unreachable: bool = False  #: text the contact once the calls are used up
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
@@ -367,4 +546,6 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         language=get("language"),
         ring_timeout_s=get("ring_timeout"),
         record=get("record"),
+        same_day_reasons=get("same_day_reasons") if "same_day_reasons" in options else frozenset(),
+        sms_when_unreachable="sms_when_unreachable" in options and get("sms_when_unreachable"),
     )

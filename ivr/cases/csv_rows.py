@@ -88,6 +88,7 @@ class CaseRow:
     anchor_at: datetime | None = None  #: aware UTC, when the anchor cell held a time too
     options: Mapping[str, str] = field(default_factory=dict)  #: per-case campaign options
     facts: Mapping[str, str] = field(default_factory=dict, repr=False)
+    excluded_reason: str | None = None  #: a column's value excludes the case (bought=yes)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ def _validate(
     fields: dict[str, str] = {}
     anchor: date | datetime | None = None
     by_role: dict[Role, dict[str, str]] = {Role.DETAIL: {}, Role.OPTION: {}, Role.FACT: {}}
+    excluded: str | None = None
     for column in spec.columns:
         raw = values.get(column.name, "")
         if column.required and not column.may_be_blank and not raw:
@@ -242,9 +244,13 @@ def _validate(
             )
         elif raw:
             try:
-                by_role[column.role][column.name] = column.check(raw) if column.check else raw
+                value = column.check(raw) if column.check else raw
             except ValueError as exc:
                 problems.append(f"{column.name}: {exc}")
+                continue
+            by_role[column.role][column.detail_key] = value
+            if value == column.excluded_if and excluded is None:
+                excluded = column.excluded_reason
 
     language = fields.get("language") or defaults.language
     timezone = fields.get("timezone") or defaults.timezone
@@ -269,6 +275,7 @@ def _validate(
         anchor_at=anchor_at,
         options=by_role[Role.OPTION],
         facts=by_role[Role.FACT],
+        excluded_reason=excluded,
     )
 
 

@@ -198,7 +198,7 @@ def import_cases(
         for item in chunk:
             row = _sort(item, first_seen, report)
             if row is not None:
-                valid.append(row)
+                valid.extend(_expand(tpl, row, report))
         if valid:
             batch = _store(sessions, campaign_id, plan, valid, now)
             report.imported += batch.imported
@@ -247,11 +247,22 @@ def _sort(
         report.errors.append(item)
         return None
     first_seen[item.external_ref] = item.line
-    too_long = _too_long(item)
-    if too_long is not None:
-        report.errors.append(too_long)
-        return None
     return item
+
+
+def _expand(tpl: Template, row: CaseRow, report: ImportReport) -> tuple[CaseRow, ...]:
+    """The cases a valid row becomes (renovation: three), or none after filing its error."""
+    try:
+        cases = tpl.cases_of(row)
+    except ValueError as exc:  # a rule across columns: "job_end: must not be before job_start"
+        report.errors.append(RowError(row.line, row.external_ref, str(exc)))
+        return ()
+    for case in cases:
+        too_long = _too_long(case)
+        if too_long is not None:
+            report.errors.append(too_long)  # one error per row, not per case
+            return ()
+    return cases
 
 
 def _too_long(row: CaseRow) -> RowError | None:
@@ -386,7 +397,7 @@ def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Cas
         deadline_at=deadline,
         created_at=now,
     )
-    reason = excluded_reason(row.ward, policy)
+    reason = excluded_reason(row.ward, policy) or row.excluded_reason
     if reason is not None:
         case.status = CaseStatus.EXCLUDED
         case.excluded_reason = reason

@@ -29,9 +29,12 @@ from ivr.campaigns.service import create_campaign
 from ivr.cases.importer import import_cases
 from ivr.config import Settings
 from ivr.db import make_engine, make_sessions
+from ivr.demo.care import make_care_insurance
 from ivr.demo.cases import DemoCase, write_cases_csv
+from ivr.demo.clinic import make_clinic_treated, make_clinic_visitor
 from ivr.demo.people import as_demo_cases, make_patients
 from ivr.demo.policyholders import make_policyholders
+from ivr.demo.renovation import make_renovation
 from ivr.migrate import upgrade
 from ivr.models import CallEvent, Campaign, Case, CaseStatus, Recording, RecordingStatus
 from ivr.services import Services
@@ -58,6 +61,10 @@ PROGRAMS: dict[str, Program] = {
         {"organisation": "示例医院 (demo)"},
     ),
     "cooling-off": Program(make_policyholders, {"organisation": "示例人寿 (demo)"}),
+    "care-insurance": Program(make_care_insurance, {"organisation": "示例保险 (demo)"}),
+    "renovation": Program(make_renovation, {"organisation": "示例装饰公司 (demo)"}),
+    "clinic-treated": Program(make_clinic_treated, {"organisation": "示例诊所 (demo)"}),
+    "clinic-visitor": Program(make_clinic_visitor, {"organisation": "示例诊所 (demo)"}),
 }
 
 
@@ -170,18 +177,24 @@ class _Progress:
     pending_recordings: int
 
 
-def _progress(sessions: sessionmaker[Session], campaign_id: int) -> _Progress:
+def _progress(
+    sessions: sessionmaker[Session], campaign_id: int, imported_at: datetime
+) -> _Progress:
     with sessions() as session:
         by_status = dict(
             session.execute(
                 select(Case.status, func.count())
-                .where(Case.campaign_id == campaign_id)
+                # The imported cases only: follow-ups they schedule (care insurance's next
+                # month) are the next period's work, not this run's.
+                .where(Case.campaign_id == campaign_id, Case.created_at <= imported_at)
                 .group_by(Case.status)
             ).all()
         )
         next_due = session.scalar(
             select(func.min(Case.next_call_at)).where(
-                Case.campaign_id == campaign_id, Case.status == CaseStatus.PENDING
+                Case.campaign_id == campaign_id,
+                Case.created_at <= imported_at,
+                Case.status == CaseStatus.PENDING,
             )
         )
         pending = session.execute(
@@ -240,6 +253,7 @@ def run_demo(
             now=clock(),
         )
         campaign_id, campaign_name = campaign.id, campaign.name
+    imported_at = clock()
     with csv_path.open(encoding="utf-8", newline="") as stream:
         imported = import_cases(sessions, campaign_id, stream, now=clock(), secret_key=secret_key)
     console.print(
@@ -283,7 +297,9 @@ def run_demo(
     )
     app_ref.append(create_app(demo_settings, services=services))
     try:
-        calls = _run_calls(services, simulator, clock, campaign_id, len(people), console)
+        calls = _run_calls(
+            services, simulator, clock, campaign_id, imported_at, imported.imported, console
+        )
     finally:
         simulator.stop()
         server.shutdown()
@@ -332,6 +348,7 @@ def _run_calls(
     simulator: Simulator,
     clock: SimClock,
     campaign_id: int,
+    imported_at: datetime,
     total: int,
     console: Console,
 ) -> int:
@@ -352,7 +369,7 @@ def _run_calls(
             placed += report.placed
             simulator.drain(timeout=120)
             fetch_due(services)
-            state = _progress(services.sessions, campaign_id)
+            state = _progress(services.sessions, campaign_id, imported_at)
             local = clock().astimezone(HOSPITAL_TZ)
             bar.update(
                 task, completed=state.settled, description=f"{local:%a %d %b %H:%M} simulated"

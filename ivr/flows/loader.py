@@ -106,6 +106,16 @@ PLACEHOLDERS = frozenset(
         "payment_years",
         "cooling_off_days",
         "appointment_date",
+        # Care insurance: the next service appointment (details of the case).
+        "service",
+        "provider",
+        "appointment_content",
+        # Renovation: who works on the job, and which of its three calls this is.
+        "crew",
+        "designer",
+        "stage_text",
+        # Clinic: the doctor seen that day.
+        "doctor",
     }
 )
 # Identity facts are only ever keyed in and compared as hashes; a prompt must never say them.

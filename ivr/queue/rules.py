@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from ivr.calendar import WorkCalendar
 
@@ -58,15 +58,37 @@ def terms_for(reason: str) -> Terms:
     return TERMS.get(reason, DEFAULT_TERMS)
 
 
-def due_at(reason: str, raised_at: datetime, calendar: WorkCalendar) -> datetime:
+def due_at(
+    reason: str, raised_at: datetime, calendar: WorkCalendar, *, same_day: bool = False
+) -> datetime:
     """When an escalation raised at raised_at is overdue (aware UTC).
 
-    Raises CalendarDataMissingError when a working-day term reaches a year the calendar has no
-    official data for (and the calendar was not built to estimate).
+    ``same_day`` overrides the reason's term with end_of_working_day (a campaign whose rules say
+    so: renovation complaints reach the manager the same day). Raises CalendarDataMissingError
+    when a working-day term reaches a year the calendar has no official data for (and the
+    calendar was not built to estimate).
     """
     if raised_at.tzinfo is None:
         raise ValueError("raised_at must be an aware datetime")
+    if same_day:
+        return end_of_working_day(raised_at, calendar)
     sla = terms_for(reason).sla
     if isinstance(sla, WorkingDays):
         return calendar.add_working_days(raised_at, sla.n)
     return raised_at + sla
+
+
+def end_of_working_day(raised_at: datetime, calendar: WorkCalendar) -> datetime:
+    """The end of raised_at's local day in the calendar's zone if people work that day, else the
+    end of the next working day; aware UTC (the first instant of the following local day).
+    """
+    if raised_at.tzinfo is None:
+        raise ValueError("raised_at must be an aware datetime")
+    # The day is the calendar's (the company's) day, not the contact's: a complaint raised at
+    # 23:30 in Urumqi is still due at midnight in Beijing, where the manager works.
+    day = raised_at.astimezone(calendar.tz).date()
+    while not calendar.is_working_day(day):
+        day += timedelta(days=1)
+    # fold=0 maps a midnight that a DST change skips or repeats to the instant the day starts.
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=calendar.tz)
+    return end.astimezone(UTC)

@@ -24,11 +24,16 @@ def default_calendar() -> WorkCalendar:
 
 
 def escalation_due_at(
-    reason: str, now: datetime, calendar: WorkCalendar, *, case_id: int | None = None
+    reason: str,
+    now: datetime,
+    calendar: WorkCalendar,
+    *,
+    case_id: int | None = None,
+    same_day: bool = False,
 ) -> datetime:
     """An escalation's deadline; estimated, and logged so, where the calendar has no data."""
     try:
-        return due_at(reason, now, calendar)
+        return due_at(reason, now, calendar, same_day=same_day)
     except CalendarDataMissingError as missing:
         # Refusing the escalation would lose it; an estimate (statutory holidays only, which errs
         # early) that says so in the log lets an operator correct the calendar and the deadline.
@@ -43,7 +48,7 @@ def escalation_due_at(
                 "year": missing.year,
             },
         )
-        return due_at(reason, now, calendar.estimating())
+        return due_at(reason, now, calendar.estimating(), same_day=same_day)
 
 
 def raise_escalation(
@@ -56,10 +61,14 @@ def raise_escalation(
     priority: int | None = None,
     detail: str | None = None,
     calendar: WorkCalendar | None = None,
+    same_day: bool = False,
 ) -> None:
     """Open an escalation, or add to the open one for the same case and reason.
 
     Working-day terms count in `calendar` (default: China, Asia/Shanghai, no overrides).
+    ``same_day`` makes it due at the end of the working day it is raised on (the next working
+    day's end when raised on a day off): pass ``reason in config.same_day_reasons`` with the
+    case's CampaignConfig. Adding to an open escalation keeps that one's due time.
     """
     terms = terms_for(reason)
     row = Escalation(
@@ -68,7 +77,9 @@ def raise_escalation(
         reason=reason,
         priority=priority if priority is not None else terms.priority,
         detail=detail,
-        due_at=escalation_due_at(reason, now, calendar or default_calendar(), case_id=case_id),
+        due_at=escalation_due_at(
+            reason, now, calendar or default_calendar(), case_id=case_id, same_day=same_day
+        ),
         created_at=now,
         updated_at=now,
     )

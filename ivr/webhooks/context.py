@@ -24,9 +24,9 @@ DETAILS = (
 )
 # A renovation job is called three times; the prompt names which visit this is.
 STAGES = {
-    "start": {"zh-CN": "开工阶段", "en-US": "the start of the works"},
-    "mid": {"zh-CN": "施工中期", "en-US": "the middle of the works"},
-    "end": {"zh-CN": "竣工阶段", "en-US": "the completion of the works"},
+    "start": {"zh-CN": "开工", "en-US": "start-of-works"},
+    "mid": {"zh-CN": "中期", "en-US": "mid-point"},
+    "end": {"zh-CN": "竣工", "en-US": "completion"},
 }
 
 

@@ -619,3 +619,167 @@ def test_bad_cooling_off_rows_are_reported_by_line_while_good_rows_import(
         (4, "9900000003", "id_last4"),
         (5, "9900000004", "cooling_off_days"),
     ] == [(e.line, e.external_ref, e.reason.partition(":")[0]) for e in report.errors]
+
+
+# The service programs: renovation's three cases per job, the clinic visitors who bought.
+
+
+def service_campaign(sessions: sessionmaker[Session], name: str, now: datetime) -> int:
+    """A campaign row of a template with its checked defaults (no flow needed to import)."""
+    tpl = template(name)
+    with sessions.begin() as session:
+        campaign = Campaign(
+            name=name,
+            template=tpl.name,
+            flow=tpl.flow,
+            options=resolve_options(tpl, {}),
+            created_at=now,
+        )
+        session.add(campaign)
+        session.flush()
+        return campaign.id
+
+
+JOB_COLUMNS = [
+    "external_ref",
+    "name",
+    "phone",
+    "job_start",
+    "job_end",
+    "crew",
+    "designer",
+    "manager",
+]
+
+
+def job(n: int, **overrides: str) -> dict[str, str]:
+    """A renovation job row for fictional customer n."""
+    return {
+        "external_ref": f"ZX-{n}",
+        "name": f"测试客户{n}",
+        "phone": PHONES[(n - 1) % len(PHONES)],
+        "job_start": "2030-01-01",
+        "job_end": "2030-03-01",
+        "crew": "示例施工队甲",
+        "designer": "测试设计师甲",
+        "manager": "测试经理甲",
+        **overrides,
+    }
+
+
+def test_renovation_job_becomes_three_cases_each_due_on_its_call_day(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """start + 10 days, mid-point, completion: first call at 09:00 that day, deadline 5 days on."""
+    campaign_id = service_campaign(sessions, "renovation", clock.now)
+    report = run(sessions, campaign_id, csv_text([job(1)], JOB_COLUMNS), clock.now)
+
+    assert (1, 3, []) == (report.lines, report.imported, report.errors)
+    cases = cases_by_ref(sessions)
+    days = {
+        "ZX-1-start": datetime(2030, 1, 11, tzinfo=UTC),
+        "ZX-1-mid": datetime(2030, 1, 30, tzinfo=UTC),
+        "ZX-1-end": datetime(2030, 3, 1, tzinfo=UTC),
+    }
+    # 09:00 Beijing is 01:00 UTC; the deadline, 5 days after the day began (16:00 UTC before).
+    expected = {
+        ref: (day + timedelta(hours=1), day + timedelta(days=5, hours=-8))
+        for ref, day in days.items()
+    }
+    assert expected == {ref: (c.next_call_at, c.deadline_at) for ref, c in cases.items()}
+    assert ["start", "mid", "end"] == [c.details["stage"] for c in cases.values()]
+    assert {"测试设计师甲"} == {c.details["designer"] for c in cases.values()}
+    assert 1 == len({c.contact.phone for c in cases.values()})
+
+
+def test_renovation_reimport_skips_all_three_and_reports_bad_jobs_once(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """A job ending before it starts is one error on its line; re-running adds nothing."""
+    campaign_id = service_campaign(sessions, "renovation", clock.now)
+    text = csv_text([job(1), job(2, job_end="2029-12-01")], JOB_COLUMNS)
+    first = run(sessions, campaign_id, text, clock.now)
+    again = run(sessions, campaign_id, text, clock.now)
+
+    assert (3, ["line 3 (ZX-2): job_end: must not be before job_start"]) == (
+        first.imported,
+        [f"line {e.line} ({e.external_ref}): {e.reason}" for e in first.errors],
+    )
+    assert (0, 3, 1) == (again.imported, len(again.duplicates), len(again.errors))
+    assert 3 == count(sessions, Case)
+
+
+def test_clinic_visitor_who_bought_is_stored_excluded(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """bought=yes: imported with its reason, never called; the others at noon the next day."""
+    campaign_id = service_campaign(sessions, "clinic-visitor", clock.now)
+    columns = ["external_ref", "name", "phone", "visit_date", "bought"]
+    visits = [
+        {
+            "external_ref": f"FK-{n}",
+            "name": "测试客户",
+            "phone": PHONES[n],
+            "visit_date": "2030-01-07",
+            "bought": b,
+        }
+        for n, b in ((1, "no"), (2, "yes"))
+    ]
+    report = run(sessions, campaign_id, csv_text(visits, columns), clock.now)
+
+    assert (2, 1) == (report.imported, report.excluded)
+    cases = cases_by_ref(sessions)
+    bought = cases["FK-2"]
+    assert (CaseStatus.EXCLUDED, "bought: not called", None) == (
+        bought.status,
+        bought.excluded_reason,
+        bought.next_call_at,
+    )
+    # 11:30 in Beijing on 8 Jan; the deadline is the end of 8 Jan.
+    assert (datetime(2030, 1, 8, 3, 30, tzinfo=UTC), datetime(2030, 1, 8, 16, 0, tzinfo=UTC)) == (
+        cases["FK-1"].next_call_at,
+        cases["FK-1"].deadline_at,
+    )
+
+
+def test_care_insurance_case_keeps_frequency_and_appointment_for_the_flow(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The day after hospital exit, within a week; details carry what the prompts read."""
+    campaign_id = service_campaign(sessions, "care-insurance", clock.now)
+    columns = [
+        "external_ref",
+        "name",
+        "phone",
+        "hospital_exit_date",
+        "frequency",
+        "service",
+        "provider",
+        "next_appointment",
+    ]
+    rows = [
+        {
+            "external_ref": "HL-1",
+            "name": "测试客户一",
+            "phone": PHONES[0],
+            "hospital_exit_date": "2030-01-07",
+            "frequency": "yearly",
+            "service": "居家护理",
+            "provider": "示例护理服务中心",
+            "next_appointment": "2030-01-20",
+        }
+    ]
+    report = run(sessions, campaign_id, csv_text(rows, columns), clock.now)
+
+    assert (1, []) == (report.imported, report.errors)
+    case = cases_by_ref(sessions)["HL-1"]
+    assert {
+        "frequency": "yearly",
+        "service": "居家护理",
+        "provider": "示例护理服务中心",
+        "appointment_date": "2030-01-20",
+    } == case.details
+    assert (datetime(2030, 1, 8, 1, 0, tzinfo=UTC), datetime(2030, 1, 13, 16, 0, tzinfo=UTC)) == (
+        case.next_call_at,
+        case.deadline_at,
+    )

@@ -8,7 +8,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ivr.cases.columns import COOLING_OFF_CSV, Column, CsvSpec, Role
+from ivr.cases.columns import (
+    CARE_INSURANCE_CSV,
+    CLINIC_TREATED_CSV,
+    CLINIC_VISITOR_CSV,
+    COOLING_OFF_CSV,
+    RENOVATION_CSV,
+    Column,
+    CsvSpec,
+    Role,
+)
 from ivr.cases.csv_rows import (
     REQUIRED_COLUMNS,
     CaseRow,
@@ -17,6 +26,7 @@ from ivr.cases.csv_rows import (
     count_data_lines,
     parse_case_csv,
 )
+from ivr.cases.stages import call_days, renovation_cases
 
 # Fictional persona: 138 0013 8000 is the usual documentation number in China.
 GOOD = {
@@ -627,3 +637,214 @@ def test_inconsistent_spec_is_a_programming_error(
     """A template's spec is checked when it is built, not when a file arrives."""
     with pytest.raises(ValueError, match=message):
         CsvSpec(columns=columns)
+
+
+# The service programs' CSVs (care insurance, renovation, clinic): one spec each.
+
+
+def parse_spec(spec: CsvSpec, *rows: dict[str, str]) -> list[CaseRow | RowError]:
+    """Parse rows written under the spec's columns (all of them, in order)."""
+    columns = [column.name for column in spec.columns]
+    text = csv_text(*({name: r.get(name, "") for name in columns} for r in rows), columns=columns)
+    return list(parse_case_csv(io.StringIO(text, newline=""), spec=spec))
+
+
+CARE = {
+    "external_ref": "HL-1",
+    "name": "测试客户一",
+    "phone": "+12025550121",
+    "hospital_exit_date": "2030-01-05",
+    "frequency": "Monthly",
+    "service": "居家护理",
+    "provider": "示例护理服务中心",
+    "next_appointment": "2030-01-20",
+}
+
+
+def test_care_insurance_row_keeps_the_frequency_and_the_appointment_for_the_prompts() -> None:
+    """frequency is a per-case option; next_appointment is stored as appointment_date."""
+    (result,) = parse_spec(CARE_INSURANCE_CSV, {**CARE, "frequency": "每季度"})
+    assert isinstance(result, CaseRow)
+    assert (date(2030, 1, 5), {"frequency": "quarterly"}) == (result.anchor_date, result.options)
+    assert {
+        "service": "居家护理",
+        "provider": "示例护理服务中心",
+        "appointment_date": "2030-01-20",
+    } == result.details
+
+
+def test_bad_care_insurance_rows_are_reported_by_line() -> None:
+    """Each bad row names its line and every problem; the good one goes through."""
+    results = parse_spec(
+        CARE_INSURANCE_CSV,
+        {**CARE, "external_ref": "HL-1", "frequency": "weekly"},
+        {**CARE, "external_ref": "HL-2"},
+        {**CARE, "external_ref": "HL-3", "next_appointment": "2030-02-30", "service": ""},
+    )
+    assert [
+        RowError(2, "HL-1", "frequency: must be monthly, quarterly or yearly"),
+        RowError(
+            4,
+            "HL-3",
+            "service: must not be empty; next_appointment: must be a real date written YYYY-MM-DD",
+        ),
+    ] == [r for r in results if isinstance(r, RowError)]
+    assert ["HL-2"] == [r.external_ref for r in results if isinstance(r, CaseRow)]
+
+
+JOB = {
+    "external_ref": "ZX-1",
+    "name": "测试客户一",
+    "phone": "+12025550131",
+    "job_start": "2030-01-01",
+    "job_end": "2030-03-01",
+    "crew": "示例施工队甲",
+    "designer": "测试设计师甲",
+    "manager": "测试经理甲",
+}
+
+
+def test_renovation_row_becomes_three_cases_on_their_call_days() -> None:
+    """start + 10 days, the mid-point, completion; each ref and stage its own."""
+    (row,) = parse_spec(RENOVATION_CSV, {**JOB, "inspector": "测试监理甲"})
+    assert isinstance(row, CaseRow)
+    cases = renovation_cases(row)
+    assert [
+        ("ZX-1-start", date(2030, 1, 11), "start"),
+        ("ZX-1-mid", date(2030, 1, 30), "mid"),
+        ("ZX-1-end", date(2030, 3, 1), "end"),
+    ] == [(c.external_ref, c.anchor_date, c.details["stage"]) for c in cases]
+    assert all(c.details["inspector"] == "测试监理甲" for c in cases)
+    assert all(c.details["job_start"] == "2030-01-01" for c in cases)
+    assert all((c.line, c.phone) == (2, row.phone) for c in cases)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        # 60 days: 10 days in, half-way (day 30), at the end.
+        (
+            date(2030, 1, 1),
+            date(2030, 3, 2),
+            (date(2030, 1, 11), date(2030, 1, 31), date(2030, 3, 2)),
+        ),
+        # 21 days: half-way is day 10, the start call's day; the mid call moves a day later.
+        (
+            date(2030, 1, 1),
+            date(2030, 1, 21),
+            (date(2030, 1, 11), date(2030, 1, 12), date(2030, 1, 21)),
+        ),
+        # 5 days: three calls on consecutive days from day 10, never before the planned end.
+        (
+            date(2030, 1, 1),
+            date(2030, 1, 6),
+            (date(2030, 1, 11), date(2030, 1, 12), date(2030, 1, 13)),
+        ),
+        # Finished the day it started.
+        (
+            date(2030, 1, 1),
+            date(2030, 1, 1),
+            (date(2030, 1, 11), date(2030, 1, 12), date(2030, 1, 13)),
+        ),
+    ],
+    ids=["60 days", "21 days", "5 days", "same day"],
+)
+def test_call_days_are_ordered_a_day_apart_at_least(
+    start: date, end: date, expected: tuple[date, date, date]
+) -> None:
+    """A short job still gets three calls, in order, each at least a day after the last."""
+    assert expected == call_days(start, end)
+
+
+def test_renovation_job_ending_before_it_starts_is_refused_naming_job_end() -> None:
+    """The rule across two columns comes back as a reason on job_end."""
+    (row,) = parse_spec(RENOVATION_CSV, {**JOB, "job_end": "2029-12-31"})
+    assert isinstance(row, CaseRow)
+    with pytest.raises(ValueError, match=r"^job_end: must not be before job_start$"):
+        renovation_cases(row)
+
+
+def test_bad_renovation_rows_name_each_missing_person_and_bad_date() -> None:
+    """crew, designer and manager are required; job_end must be a real date."""
+    results = parse_spec(
+        RENOVATION_CSV, {**JOB, "job_end": "1 March", "designer": "", "manager": ""}
+    )
+    assert [
+        RowError(
+            2,
+            "ZX-1",
+            "job_end: must be a real date written YYYY-MM-DD; designer: must not be empty; "
+            "manager: must not be empty",
+        )
+    ] == results
+
+
+def test_clinic_treated_row_keeps_the_department_on_the_case() -> None:
+    """department is a case field, doctor a detail; the visit day is the anchor."""
+    (result,) = parse_spec(
+        CLINIC_TREATED_CSV,
+        {
+            "external_ref": "MZ-1",
+            "name": "测试患者一",
+            "phone": "+12025550141",
+            "visit_date": "2030-01-07",
+            "department": "口腔科",
+            "doctor": "测试医生甲",
+        },
+    )
+    assert isinstance(result, CaseRow)
+    assert (date(2030, 1, 7), "口腔科", {"doctor": "测试医生甲"}, None) == (
+        result.anchor_date,
+        result.department,
+        result.details,
+        result.excluded_reason,
+    )
+
+
+VISIT = {
+    "external_ref": "FK-1",
+    "name": "测试客户一",
+    "phone": "+12025550151",
+    "visit_date": "2030-01-06",
+    "bought": "no",
+}
+
+
+@pytest.mark.parametrize(
+    ("bought", "stored", "excluded"),
+    [
+        ("no", "no", None),
+        ("否", "no", None),
+        ("YES", "yes", "bought: not called"),
+        ("是", "yes", "bought: not called"),
+    ],
+)
+def test_clinic_visitor_who_bought_is_excluded(
+    bought: str, stored: str, excluded: str | None
+) -> None:
+    """bought=yes marks the row excluded (stored, never called); the answer is kept."""
+    (result,) = parse_spec(CLINIC_VISITOR_CSV, {**VISIT, "bought": bought})
+    assert isinstance(result, CaseRow)
+    assert (stored, excluded) == (result.details["bought"], result.excluded_reason)
+
+
+def test_clinic_visitor_bought_must_be_yes_or_no() -> None:
+    """Anything else is a row error on its line, not a guess."""
+    results = parse_spec(
+        CLINIC_VISITOR_CSV, VISIT, {**VISIT, "external_ref": "FK-2", "bought": "maybe"}
+    )
+    assert RowError(3, "FK-2", "bought: must be yes or no (also y, n, 是, 否)") == results[1]
+
+
+def test_only_a_detail_column_may_rename_its_key_or_exclude() -> None:
+    """key and excluded_if are for details; elsewhere they are a programming error."""
+    base = (
+        Column("external_ref", "", True),
+        Column("name", "", True),
+        Column("phone", "", True),
+        Column("day", "", True, Role.ANCHOR),
+    )
+    with pytest.raises(ValueError, match="may name its key"):
+        CsvSpec(columns=(*base, Column("n", "", role=Role.OPTION, key="x")))
+    with pytest.raises(ValueError, match="may exclude cases"):
+        CsvSpec(columns=(*base, Column("n", "", role=Role.FACT, required=True, excluded_if="y")))

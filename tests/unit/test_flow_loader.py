@@ -242,7 +242,7 @@ def test_unknown_placeholder_is_refused(placeholder: str) -> None:
     error = refused(edited(edit_node("hello", prompt=texts(en=text))))
     assert "hello" == error.node_id
     assert f"{{{placeholder}}}" in error.reason
-    assert "allowed: appointment_date, cooling_off_days, department, discharge_date" in error.reason
+    assert "allowed: appointment_content, appointment_date, cooling_off_days, crew," in error.reason
 
 
 @pytest.mark.parametrize("text", ["Hi {name", "Hi }", "Hi {name}}"])

@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.calendar import CalendarDataMissingError, WorkCalendar
-from ivr.queue.rules import DEFAULT_TERMS, Terms, WorkingDays, due_at, terms_for
+from ivr.queue.rules import (
+    DEFAULT_TERMS,
+    Terms,
+    WorkingDays,
+    due_at,
+    end_of_working_day,
+    terms_for,
+)
 from ivr.queue.service import escalation_due_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -101,3 +108,43 @@ def test_working_days_sla_needs_at_least_one_day() -> None:
     """A zero working-day SLA is a mistake in the terms table."""
     with pytest.raises(ValueError, match="at least 1"):
         WorkingDays(0)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        # Monday 28 Sep 2026, 10:00 Beijing: that day's end.
+        (BEFORE_NATIONAL_DAY, end_of(28, 9)),
+        # 23:30 Beijing is still the same day.
+        (datetime(2026, 9, 28, 15, 30, tzinfo=UTC), end_of(28, 9)),
+        # Thursday 1 Oct (National Day, off until the 7th): the next working day is Thursday 8 Oct.
+        (datetime(2026, 10, 1, 2, 0, tzinfo=UTC), end_of(8, 10)),
+        # Saturday 10 Oct 2026 is an adjusted working day (调休): due that day.
+        (datetime(2026, 10, 10, 2, 0, tzinfo=UTC), end_of(10, 10)),
+        # Sunday 11 Oct: Monday 12 Oct.
+        (datetime(2026, 10, 11, 2, 0, tzinfo=UTC), end_of(12, 10)),
+    ],
+    ids=["weekday", "late evening", "holiday", "adjusted Saturday", "Sunday"],
+)
+def test_same_day_term_ends_with_the_working_day(raised: datetime, expected: datetime) -> None:
+    """A same-day complaint is due at the end of its working day, or of the next one."""
+    assert expected == end_of_working_day(raised, CN)
+    assert expected == due_at("complaint", raised, CN, same_day=True)
+
+
+def test_same_day_overrides_any_reasons_term() -> None:
+    """A campaign's same-day reasons win over hours and working days alike."""
+    for reason in ("complaint", "clinical_concern", "no_such_reason"):
+        assert end_of(28, 9) == due_at(reason, BEFORE_NATIONAL_DAY, CN, same_day=True)
+    assert end_of(8, 10) == due_at("complaint", BEFORE_NATIONAL_DAY, CN)  # unchanged without it
+
+
+def test_same_day_in_a_year_without_data_is_estimated_not_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The escalation is kept with an estimated due time, and the log says so."""
+    raised = datetime(2030, 1, 5, 2, 0, tzinfo=UTC)  # a Saturday in a year with no notice
+    with caplog.at_level(logging.WARNING):
+        due = escalation_due_at("complaint", raised, CN, same_day=True)
+    assert datetime(2030, 1, 7, 16, 0, tzinfo=UTC) == due  # the end of Monday 7 Jan
+    assert "escalation.due_estimated" == caplog.records[0].action

@@ -48,6 +48,10 @@ def test_every_template_describes_itself(name: str) -> None:
         ("post-discharge-72h", timedelta(days=1), timedelta(hours=72)),
         ("post-discharge-1w", timedelta(days=2), timedelta(days=7)),
         ("cooling-off", timedelta(0), timedelta(days=15)),
+        ("care-insurance", timedelta(days=1), timedelta(days=7)),
+        ("renovation", timedelta(0), timedelta(days=5)),
+        ("clinic-treated", timedelta(0), timedelta(hours=21)),
+        ("clinic-visitor", timedelta(days=1), timedelta(days=2)),
     ],
 )
 def test_template_timing_follows_the_programs_rules(
@@ -193,3 +197,76 @@ def test_templates_show_unknown_name_lists_the_known_ones() -> None:
     result = CliRunner().invoke(templates, ["show", "cooling"])
     assert 2 == result.exit_code
     assert "cooling-off" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "windows", "attempts", "spacing"),
+    [
+        ("care-insurance", "09:00-12:00,14:00-18:00", 3, timedelta(hours=4)),
+        ("renovation", "09:00-12:00,14:00-19:00", 3, timedelta(hours=3)),
+        ("clinic-treated", "18:00-20:30", 2, timedelta(hours=1)),
+        ("clinic-visitor", "11:30-13:30", 2, timedelta(hours=1)),
+    ],
+)
+def test_service_templates_call_in_their_hours(
+    name: str, windows: str, attempts: int, spacing: timedelta
+) -> None:
+    """Care by day, renovation into the evening, the treated in the evening, visitors at noon."""
+    config = campaign_config(template(name).defaults)
+    assert (windows, attempts, spacing, True) == (
+        OPTIONS["windows"].format(config.policy.windows),
+        config.policy.max_attempts,
+        config.policy.retry_spacing,
+        config.record,
+    )
+
+
+def test_renovation_complaints_are_due_the_same_day_by_default() -> None:
+    """Only renovation campaigns take same_day_reasons; its default is complaint."""
+    assert (
+        frozenset({"complaint"})
+        == campaign_config(template("renovation").defaults).same_day_reasons
+    )
+    assert frozenset() == campaign_config(template("clinic-treated").defaults).same_day_reasons
+    options = resolve_options(
+        template("renovation"), {"same_day_reasons": "complaint, requested_agent"}
+    )
+    assert "complaint,requested_agent" == options["same_day_reasons"]
+    none = resolve_options(template("renovation"), {"same_day_reasons": "none"})
+    assert frozenset() == campaign_config(none).same_day_reasons
+    assert "due the same working day: complaint" in template("renovation").timing()
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "message"),
+    [
+        (
+            "renovation",
+            {"same_day_reasons": "complaints"},
+            "unknown escalation reason(s) complaints",
+        ),
+        ("post-discharge", {"same_day_reasons": "complaint"}, "unknown option(s) same_day_reasons"),
+    ],
+)
+def test_same_day_reasons_are_checked(name: str, overrides: dict[str, str], message: str) -> None:
+    """A typo in a reason, or the option on another template, is refused at creation."""
+    with pytest.raises(OptionError) as caught:
+        resolve_options(template(name), overrides)
+    assert message in str(caught.value)
+
+
+def test_renovation_and_care_timing_say_what_the_options_cannot() -> None:
+    """Three calls per job; follow-ups per frequency; bought visitors never called."""
+    renovation = template("renovation").timing()
+    assert renovation.startswith("first call as soon as a window opens after the call day")
+    assert "<job>-start, -mid and -end" in renovation
+    assert "next month, quarter or year" in template("care-insurance").timing()
+    assert "bought=yes" in template("clinic-visitor").timing()
+
+
+def test_templates_show_care_insurance_lists_the_appointment_question() -> None:
+    """The CSV columns and the appointment question of the care flow are shown."""
+    result = CliRunner().invoke(templates, ["show", "care-insurance"])
+    assert 0 == result.exit_code, result.output
+    for expected in ("next_appointment", "frequency", "{appointment_date}", "reschedule"):
+        assert expected in result.output
