@@ -43,6 +43,18 @@ ENV_DIAL = (
     "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER, IVR_CPS (calls per second, "
     "default 1), IVR_TICK_SECONDS (default 2), IVR_RECORDINGS_DIR."
 )
+# The templates `ivr demo` has synthetic people for (ivr.demo.run.PROGRAMS; a test keeps the two
+# lists equal without importing the demo, and the simulator with it, for every command).
+DEMO_PROGRAMS = (
+    "post-discharge",
+    "post-discharge-72h",
+    "post-discharge-1w",
+    "cooling-off",
+    "care-insurance",
+    "renovation",
+    "clinic-treated",
+    "clinic-visitor",
+)
 FORMAT = click.option(
     "--format",
     "fmt",
@@ -135,16 +147,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @click.option(
     "--template",
     "template_name",
-    type=click.Choice(
-        [
-            "post-discharge",
-            "cooling-off",
-            "care-insurance",
-            "renovation",
-            "clinic-treated",
-            "clinic-visitor",
-        ]
-    ),
+    type=click.Choice(DEMO_PROGRAMS),
     default="post-discharge",
     show_default=True,
     help="the program to run",

@@ -67,8 +67,11 @@ class Patient:
     behaviour: Behaviour
 
 
-def make_patients(count: int, first_call_day: date, seed: int) -> list[Patient]:
-    """`count` patients discharged over three days so that calls run across several days."""
+def make_patients(
+    count: int, first_call_day: date, seed: int, *, days_before: int = 7
+) -> list[Patient]:
+    """`count` patients discharged over three days, the first `days_before` the first call day
+    (the template's offset), so that calls run across several days."""
     if count > len(FICTIONAL_NUMBERS):
         raise ValueError(f"the demo has {len(FICTIONAL_NUMBERS)} fictional numbers; ask for fewer")
     rng = random.Random(seed)
@@ -77,7 +80,7 @@ def make_patients(count: int, first_call_day: date, seed: int) -> list[Patient]:
     patients = []
     for index in range(count):
         behaviour = rng.choices(BEHAVIOURS, weights)[0]
-        discharged = first_call_day - timedelta(days=7) + timedelta(days=index % 3)
+        discharged = first_call_day - timedelta(days=days_before) + timedelta(days=index % 3)
         patients.append(
             Patient(
                 ref=f"DEMO-{index + 1:04d}",

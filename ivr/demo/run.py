@@ -60,6 +60,15 @@ PROGRAMS: dict[str, Program] = {
         lambda count, day, seed: as_demo_cases(make_patients(count, day, seed)),
         {"organisation": "示例医院 (demo)"},
     ),
+    # The variants ask the same questions sooner: first call a day (72h) or two (1w) after.
+    "post-discharge-72h": Program(
+        lambda count, day, seed: as_demo_cases(make_patients(count, day, seed, days_before=1)),
+        {"organisation": "示例医院 (demo)"},
+    ),
+    "post-discharge-1w": Program(
+        lambda count, day, seed: as_demo_cases(make_patients(count, day, seed, days_before=2)),
+        {"organisation": "示例医院 (demo)"},
+    ),
     "cooling-off": Program(make_policyholders, {"organisation": "示例人寿 (demo)"}),
     "care-insurance": Program(make_care_insurance, {"organisation": "示例保险 (demo)"}),
     "renovation": Program(make_renovation, {"organisation": "示例装饰公司 (demo)"}),

@@ -42,9 +42,13 @@ SEED = 11
 BEHAVIOUR_OF_CASE: dict[str, str] = {}
 
 
-@pytest.fixture(scope="module")
-def journey(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path, str]:
-    folder = tmp_path_factory.mktemp("journey")
+@pytest.fixture(
+    scope="module", params=["post-discharge", "post-discharge-72h", "post-discharge-1w"]
+)
+def journey(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Session, Path, str]:
+    folder = tmp_path_factory.mktemp(f"journey-{request.param}")
     settings = Settings(
         database_url=f"sqlite:///{folder / 'ivr.db'}", recordings_dir=folder / "recordings"
     )
@@ -54,7 +58,9 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path, st
     monkeypatch.chdir(folder)
     console = Console(file=io.StringIO(), width=120)
     try:
-        name = run_demo(settings, patients=PATIENTS, seed=SEED, console=console)
+        name = run_demo(
+            settings, patients=PATIENTS, seed=SEED, console=console, template=request.param
+        )
     finally:
         monkeypatch.undo()
     output = console.file.getvalue()  # type: ignore[attr-defined]
@@ -179,3 +185,10 @@ def test_report_agrees_with_the_rows(journey: tuple[Session, Path, str]) -> None
     assert summary.attempted == sum(bool(c.attempts) for c in cases)
     assert summary.open_cases == 0
     assert summary.satisfaction_rate is not None and 0 < summary.satisfaction_rate <= 1
+
+
+def test_the_demo_command_offers_every_program() -> None:
+    from ivr.cli import DEMO_PROGRAMS
+    from ivr.demo.run import PROGRAMS
+
+    assert set(DEMO_PROGRAMS) == set(PROGRAMS)
