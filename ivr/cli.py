@@ -219,7 +219,15 @@ def _option_help() -> str:
 )
 @click.option("--name", required=True, help="a unique name, used by the other commands")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_option_help())
-def campaigns_create(template_name: str, name: str, overrides: Sequence[str]) -> None:
+@click.option(
+    "--flow",
+    "flow_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="run this flow (YAML) instead of the template's; checked now (see ivr flows check)",
+)
+def campaigns_create(
+    template_name: str, name: str, overrides: Sequence[str], flow_file: Path | None
+) -> None:
     """Create a campaign from a template. Reads IVR_DATABASE_URL.
 
     Example: ivr campaigns create --template post-discharge --name cardio-2026-11
@@ -233,9 +241,11 @@ def campaigns_create(template_name: str, name: str, overrides: Sequence[str]) ->
             template_name=template_name,
             overrides=parse_overrides(list(overrides)),
             now=svc.clock(),
+            flow_file=flow_file,
         )
         options = dict(campaign.options)
-    out.print(f"campaign {name!r} created from template {template_name!r}")
+        flow_id = campaign.flow
+    out.print(f"campaign {name!r} created from template {template_name!r}, flow {flow_id!r}")
     for key, value in options.items():
         out.print(f"  {key:15} {value}")
 

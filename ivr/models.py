@@ -146,6 +146,8 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     template: Mapped[str] = mapped_column(String(50))
     flow: Mapped[str] = mapped_column(String(50))
+    # A flow of the user's own (YAML, validated at creation); None: the shipped flow named `flow`.
+    flow_definition: Mapped[str | None] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[CampaignStatus] = mapped_column(
         _enum(CampaignStatus), default=CampaignStatus.ACTIVE

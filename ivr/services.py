@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.campaigns.templates import CampaignConfig, campaign_config
 from ivr.config import Settings
-from ivr.flows.loader import load_shipped_flow
+from ivr.flows.loader import load_shipped_flow, parse_flow_text
 from ivr.flows.model import Flow
 from ivr.models import Campaign
 from ivr.telephony.port import Telephony
@@ -39,10 +39,17 @@ class Services:
     telephony: Telephony | None = None
     clock: Clock = system_clock
     _configs: dict[int, CampaignConfig] = field(default_factory=dict, repr=False)
+    _flows: dict[int, Flow] = field(default_factory=dict, repr=False)
 
     def flow(self, campaign: Campaign) -> Flow:
-        """The flow a campaign runs."""
-        return shipped_flow(campaign.flow)
+        """The flow a campaign runs: its own, validated when it was created, or a shipped one."""
+        if campaign.flow_definition is None:
+            return shipped_flow(campaign.flow)
+        cached = self._flows.get(campaign.id)
+        if cached is None:
+            path = f"campaign {campaign.name!r}"
+            cached = self._flows[campaign.id] = parse_flow_text(campaign.flow_definition, path)
+        return cached
 
     def config(self, campaign: Campaign) -> CampaignConfig:
         """A campaign's parsed options (cached: options change only through a new campaign)."""

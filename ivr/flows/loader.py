@@ -182,15 +182,26 @@ def load_shipped_flow(flow_id: str) -> Flow:
 
 def load_flow_file(path: Path) -> Flow:
     """Load and validate a flow file."""
+    return parse_flow_text(read_flow_text(path), str(path))
+
+
+def read_flow_text(path: Path) -> str:
+    """A flow file's text; FlowError if it cannot be read as UTF-8."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise FlowError(str(path), None, f"bad YAML: {exc}") from exc
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowError(str(path), None, f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise FlowError(str(path), None, f"not UTF-8 text: {exc.reason}") from exc
-    return parse_flow(raw, str(path))
+
+
+def parse_flow_text(text: str, path: str = "<flow>") -> Flow:
+    """Parse and validate a flow's YAML text (as kept with a campaign that has its own flow)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FlowError(path, None, f"bad YAML: {exc}") from exc
+    return parse_flow(raw, path)
 
 
 def check_flow_file(

@@ -179,3 +179,15 @@ def test_recordings_fetch_with_nothing_pending(ivr: Any, tmp_path: Path) -> None
     result = ivr("recordings", "fetch")
     assert result.exit_code == 0, result.output
     assert "stored 0" in result.output
+
+
+def test_campaign_with_a_broken_flow_file_is_refused(ivr: Any, tmp_path: Path) -> None:
+    ready(ivr, tmp_path, "")
+    flow = tmp_path / "mine.yaml"
+    flow.write_text("id: mine\nlanguages: [zh-CN]\nstart: a\nnodes: {}\n", encoding="utf-8")
+    result = ivr(
+        "campaigns", "create", "--template", "post-discharge", "--name", "own",
+        "--flow", str(flow),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "mine.yaml" in result.output
