@@ -171,6 +171,8 @@ def _apply_effects(
                 )
             )
         elif isinstance(effect, RaiseEscalation):
+            # Renovation: problems go to the job's responsible manager (REQUIREMENTS section 4).
+            manager = attempt.case.details.get("manager")
             raise_escalation(
                 session,
                 case_id=attempt.case_id,
@@ -179,6 +181,7 @@ def _apply_effects(
                 priority=effect.priority,
                 now=now,
                 same_day=effect.reason in same_day,
+                detail=f"responsible manager: {manager}" if manager else None,
             )
     session.flush()
 

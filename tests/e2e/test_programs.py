@@ -354,3 +354,19 @@ def test_care_follow_ups_are_planned_after_a_reached_call_and_paused_after_none(
             assert case.id in texted and case.details.get("follow_ups") == "paused"
         else:
             assert case.id not in texted
+
+
+def test_renovation_problems_reach_the_jobs_manager_the_same_day(program: ProgramRun) -> None:
+    if program.template != "renovation":
+        pytest.skip("only renovation names a responsible manager")
+    complaints = program.session.scalars(
+        select(Escalation).where(Escalation.reason == "complaint")
+    ).all()
+    assert complaints
+    for escalation in complaints:
+        case = program.session.get_one(Case, escalation.case_id)
+        assert escalation.detail == f"responsible manager: {case.details['manager']}"
+        raised = escalation.created_at.astimezone(LOCAL)
+        due = escalation.due_at.astimezone(LOCAL)
+        assert due - raised <= timedelta(days=3)  # the same working day (a weekend may follow)
+        assert (due.hour, due.minute) == (0, 0)  # the end of that day, Beijing time
