@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from ivr.demo.cases import Behaviour, DemoCase
+from ivr.demo.cases import Behaviour, DemoCase, person_case
 from ivr.demo.mix import draw_behaviours, draw_numbers
 from ivr.demo.people import GIVEN, SURNAMES
 from ivr.telephony.simulator import Persona
@@ -64,16 +64,12 @@ def make_care_insurance(count: int, first_call_day: date, seed: int) -> list[Dem
         exit_day = first_call_day - timedelta(days=1 + index % 3)
         appointment = first_call_day + timedelta(days=rng.randint(5, 20))
         cases.append(
-            DemoCase(
-                ref=ref,
-                phone=numbers[index],
-                behaviour=behaviour.name,
-                persona=behaviour.persona,
-                row={
-                    "external_ref": ref,
-                    "name": rng.choice(SURNAMES)
-                    + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
-                    "phone": numbers[index],
+            person_case(
+                ref,
+                numbers[index],
+                rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
+                behaviour,
+                {
                     "hospital_exit_date": exit_day.isoformat(),
                     "frequency": rng.choice(FREQUENCIES),
                     "service": service,

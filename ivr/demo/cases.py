@@ -41,3 +41,16 @@ def write_cases_csv(cases: Sequence[DemoCase], path: Path) -> None:
         writer.writeheader()
         for case in cases:
             writer.writerow(case.row)
+
+
+def person_case(
+    ref: str,
+    phone: str,
+    name: str,
+    behaviour: Behaviour,
+    columns: Mapping[str, str],
+    persona: Persona | None = None,
+) -> DemoCase:
+    """A demo case whose CSV row starts external_ref, name, phone, then the program's columns."""
+    row = {"external_ref": ref, "name": name, "phone": phone, **columns}
+    return DemoCase(ref, phone, behaviour.name, persona or behaviour.persona, row)

@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from datetime import date
 
-from ivr.demo.cases import Behaviour, DemoCase
+from ivr.demo.cases import Behaviour, DemoCase, person_case
 from ivr.demo.mix import draw_behaviours, draw_numbers
 from ivr.demo.people import GIVEN, SURNAMES
 from ivr.telephony.simulator import Persona
@@ -70,15 +70,12 @@ def make_clinic_treated(count: int, first_call_day: date, seed: int) -> list[Dem
     for index, behaviour in enumerate(draw_behaviours(rng, TREATED, count)):
         ref = f"VISIT-{index + 1:04d}"
         cases.append(
-            DemoCase(
-                ref=ref,
-                phone=numbers[index],
-                behaviour=behaviour.name,
-                persona=behaviour.persona,
-                row={
-                    "external_ref": ref,
-                    "name": _name(rng),
-                    "phone": numbers[index],
+            person_case(
+                ref,
+                numbers[index],
+                _name(rng),
+                behaviour,
+                {
                     "visit_date": first_call_day.isoformat(),
                     "department": rng.choice(DEPARTMENTS),
                     "doctor": rng.choice(doctors),
@@ -97,15 +94,12 @@ def make_clinic_visitor(count: int, first_call_day: date, seed: int) -> list[Dem
     for index, behaviour in enumerate(draw_behaviours(rng, VISITORS, count)):
         ref = f"LEAD-{index + 1:04d}"
         cases.append(
-            DemoCase(
-                ref=ref,
-                phone=numbers[index],
-                behaviour=behaviour.name,
-                persona=behaviour.persona,
-                row={
-                    "external_ref": ref,
-                    "name": _name(rng),
-                    "phone": numbers[index],
+            person_case(
+                ref,
+                numbers[index],
+                _name(rng),
+                behaviour,
+                {
                     "visit_date": first_call_day.isoformat(),
                     "bought": "yes" if behaviour is BOUGHT else "no",
                     "interest": rng.choice(INTERESTS),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour, DemoCase
+from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour, DemoCase, person_case
 from ivr.demo.people import GIVEN, SURNAMES
 from ivr.telephony.simulator import Persona
 
@@ -89,15 +89,12 @@ def make_policyholders(count: int, first_call_day: date, seed: int) -> list[Demo
         product, premium, years = rng.choice(PRODUCTS)
         ref = f"99{index + 1:08d}"
         cases.append(
-            DemoCase(
-                ref=ref,
-                phone=numbers[index],
-                behaviour=behaviour.name,
-                persona=_persona(behaviour.persona, dob, id_last4),
-                row={
-                    "external_ref": ref,
-                    "name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=2)),
-                    "phone": numbers[index],
+            person_case(
+                ref,
+                numbers[index],
+                rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=2)),
+                behaviour,
+                {
                     "receipt_signed_at": signed.replace(tzinfo=INSURER_TZ).isoformat(),
                     "cooling_off_days": rng.choice(("10", "15", "15")),
                     "dob": dob,
@@ -107,6 +104,7 @@ def make_policyholders(count: int, first_call_day: date, seed: int) -> list[Demo
                     "product": product,
                     "seller": rng.choice(SELLERS),
                 },
+                persona=_persona(behaviour.persona, dob, id_last4),
             )
         )
     return cases

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from ivr.demo.cases import Behaviour, DemoCase
+from ivr.demo.cases import Behaviour, DemoCase, person_case
 from ivr.demo.mix import draw_behaviours, draw_numbers
 from ivr.demo.people import GIVEN, SURNAMES
 from ivr.telephony.simulator import Persona
@@ -66,15 +66,12 @@ def make_renovation(count: int, first_call_day: date, seed: int) -> list[DemoCas
     for index, behaviour in enumerate(draw_behaviours(rng, BEHAVIOURS, count)):
         ref = f"JOB-{index + 1:04d}"
         cases.append(
-            DemoCase(
-                ref=ref,
-                phone=numbers[index],
-                behaviour=behaviour.name,
-                persona=behaviour.persona,
-                row={
-                    "external_ref": ref,
-                    "name": _person(rng),
-                    "phone": numbers[index],
+            person_case(
+                ref,
+                numbers[index],
+                _person(rng),
+                behaviour,
+                {
                     "job_start": start.isoformat(),
                     "job_end": (first_call_day + timedelta(days=12 + index % 3)).isoformat(),
                     "crew": rng.choice(CREWS),
