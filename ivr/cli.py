@@ -142,7 +142,12 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--patients", default=200, show_default=True, help="synthetic people to call")
+@click.option(
+    "--patients",
+    type=int,
+    default=None,
+    help="synthetic people (CSV rows) to call [default: 200; renovation: 70 jobs]",
+)
 @click.option("--seed", default=7, show_default=True, help="same seed, same run")
 @click.option(
     "--template",
@@ -153,7 +158,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     help="the program to run",
 )
 @click.pass_context
-def demo(ctx: click.Context, patients: int, seed: int, template_name: str) -> None:
+def demo(ctx: click.Context, patients: int | None, seed: int, template_name: str) -> None:
     """Run a whole campaign of a program against the built-in Twilio simulator.
 
     Uses IVR_DATABASE_URL and IVR_RECORDINGS_DIR when set (so `ivr report`, `ivr queue list`
