@@ -23,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ivr.campaigns.options import OPTIONS, OptionError, parse_overrides
 from ivr.campaigns.service import CampaignError, campaign_named, create_campaign
-from ivr.campaigns.templates import OPTIONS, TEMPLATES, OptionError, parse_overrides
+from ivr.campaigns.templates import TEMPLATES
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.db import make_engine, make_sessions
 from ivr.flows.loader import FlowError

@@ -9,7 +9,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.campaigns.templates import CampaignConfig, campaign_config
+from ivr.campaigns.options import CampaignConfig, campaign_config
 from ivr.config import Settings
 from ivr.flows.loader import load_shipped_flow, parse_flow_text
 from ivr.flows.model import Flow

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from ivr.campaigns.options import campaign_config
 from ivr.campaigns.service import create_campaign
-from ivr.campaigns.templates import campaign_config
 from ivr.models import Campaign, Case, CaseStatus, Contact
 from scheduler.planner import deadline_at
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.campaigns.templates import OptionError, resolve_options, template
+from ivr.campaigns.options import OptionError
+from ivr.campaigns.templates import resolve_options, template
 from ivr.flows.loader import load_shipped_flow, parse_flow_text, read_flow_text
 from ivr.models import Campaign
 

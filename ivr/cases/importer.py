@@ -32,8 +32,9 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.campaigns.options import CampaignConfig, OptionError, campaign_config
 from ivr.campaigns.service import CampaignError
-from ivr.campaigns.templates import CampaignConfig, OptionError, Template, campaign_config, template
+from ivr.campaigns.templates import Template, template
 from ivr.cases.columns import Role
 from ivr.cases.csv_rows import CaseRow, RowError, parse_case_csv
 from ivr.identity import FACTS_KEY, fact_hash

@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ivr.campaigns.templates import campaign_config
+from ivr.campaigns.options import campaign_config
 from ivr.config import Settings
 from ivr.db import make_engine, make_sessions
 from ivr.demo.people import BEHAVIOURS, make_patients

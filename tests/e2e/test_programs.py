@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ivr.campaigns.templates import TEMPLATES, campaign_config
+from ivr.campaigns.options import campaign_config
+from ivr.campaigns.templates import TEMPLATES
 from ivr.db import make_engine, make_sessions
 from ivr.demo.care import BEHAVIOURS as CARE
 from ivr.demo.cases import DemoCase

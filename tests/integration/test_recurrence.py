@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.campaigns.templates import campaign_config, resolve_options, template
+from ivr.campaigns.options import campaign_config
+from ivr.campaigns.templates import resolve_options, template
 from ivr.cases.recurrence import schedule_next_case
 from ivr.models import Campaign, Case, CaseOutcome, CaseStatus, Contact
 from scheduler.planner import CallPolicy

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.campaigns.options import OptionError
 from ivr.campaigns.service import CampaignError, campaign_named, create_campaign
-from ivr.campaigns.templates import OptionError, template
+from ivr.campaigns.templates import template
 from ivr.flows.loader import shipped_flow_path
 from tests import factories
 from tests.conftest import FakeClock

@@ -10,14 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.campaigns.cli import templates
-from ivr.campaigns.templates import (
-    OPTIONS,
-    TEMPLATES,
-    OptionError,
-    campaign_config,
-    resolve_options,
-    template,
-)
+from ivr.campaigns.options import OPTIONS, OptionError, campaign_config
+from ivr.campaigns.templates import TEMPLATES, resolve_options, template
 from scheduler.planner import format_duration, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]

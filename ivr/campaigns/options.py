@@ -1,0 +1,214 @@
+"""Campaign options: how each is read from text and written back, and a campaign's parsed config.
+
+The options a campaign takes come from its template (ivr.campaigns.templates); their values are
+checked here, once at creation, and parsed into a CampaignConfig for the planner, the dispatcher
+and the flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from ivr.cases.columns import parse_cooling_off_days
+from ivr.queue.rules import TERMS
+from scheduler.planner import (
+    CallPolicy,
+    format_duration,
+    format_windows,
+    parse_duration,
+    parse_windows,
+)
+
+
+class OptionError(ValueError):
+    """An option key is unknown or its value malformed; the message lists the valid keys."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One template option: how to read it from text and write it back canonically."""
+
+    help: str
+    parse: Callable[[str], Any]
+    format: Callable[[Any], str] = str
+
+
+def _positive_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not an IANA time zone such as Asia/Shanghai") from None
+    return text
+
+
+def _region(text: str) -> str:
+    region = text.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{text!r} is not a phone region code such as CN or US")
+    return region
+
+
+def _language(text: str) -> str:
+    if text not in ("zh-CN", "en-US"):
+        raise ValueError("must be zh-CN or en-US")
+    return text
+
+
+def _optional_duration(text: str) -> Any:
+    return None if text.lower() in ("", "none") else parse_duration(text)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("yes", "true", "1", "on"):
+        return True
+    if lowered in ("no", "false", "0", "off"):
+        return False
+    raise ValueError("must be yes or no")
+
+
+def _wards(text: str) -> frozenset[str]:
+    return frozenset(w.strip().upper() for w in text.split(",") if w.strip())
+
+
+def _reasons(text: str) -> frozenset[str]:
+    if text.strip().lower() in ("", "none"):
+        return frozenset()
+    reasons = frozenset(r.strip() for r in text.split(",") if r.strip())
+    unknown = sorted(reasons - set(TERMS))
+    if unknown:
+        raise ValueError(
+            f"unknown escalation reason(s) {', '.join(unknown)}; reasons: {', '.join(TERMS)}"
+        )
+    return reasons
+
+
+def _format_reasons(reasons: frozenset[str]) -> str:
+    return ",".join(sorted(reasons)) or "none"
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+OPTIONS: Mapping[str, Option] = {
+    "organisation": Option("name said in the greeting", _nonempty),
+    "offset": Option(
+        "first call after the anchor date, e.g. 7d or 72h", parse_duration, format_duration
+    ),
+    "windows": Option(
+        "local calling windows, e.g. 08:00-11:00,14:00-17:00", parse_windows, format_windows
+    ),
+    "timezone": Option("default time zone of contacts", _zone),
+    "max_attempts": Option("calls before the case is unreachable (1-10)", _positive_int(1, 10)),
+    "retry_spacing": Option(
+        "minimum time between two attempts, e.g. 2h", parse_duration, format_duration
+    ),
+    "deadline": Option(
+        "last moment to call after the anchor date, e.g. 10d, or none",
+        _optional_duration,
+        lambda v: "none" if v is None else format_duration(v),
+    ),
+    "excluded_wards": Option(
+        "wards never called, comma-separated, e.g. ICU", _wards, lambda v: ",".join(sorted(v))
+    ),
+    "default_region": Option("region for national phone numbers, e.g. CN", _region),
+    "language": Option("default call language (zh-CN or en-US)", _language),
+    "ring_timeout": Option("seconds to let the phone ring (5-120)", _positive_int(5, 120)),
+    "record": Option("record the whole call (yes/no)", _bool, lambda v: "yes" if v else "no"),
+    "cooling_off_days": Option(
+        "cooling-off period (10 or 15 days) of cases whose row leaves it blank; "
+        "the deadline is that many days after the receipt",
+        parse_cooling_off_days,
+    ),
+    "sms_when_unreachable": Option(
+        "send a text when every call went unanswered (yes/no)",
+        _bool,
+        lambda v: "yes" if v else "no",
+    ),
+    "same_day_reasons": Option(
+        "escalation reasons due by the end of the same working day, e.g. complaint, or none",
+        _reasons,
+        _format_reasons,
+    ),
+}
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings from the command line into a mapping."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"{pair!r} is not KEY=VALUE; valid keys: {', '.join(OPTIONS)}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A campaign's options, parsed: what the planner, dispatcher and flows read."""
+
+    organisation: str
+    policy: CallPolicy
+    timezone: str
+    default_region: str
+    language: str
+    ring_timeout_s: int
+    record: bool
+    #: escalation reasons due by the end of the same working day (raise_escalation(same_day=...))
+    same_day_reasons: frozenset[str] = frozenset()
+    sms_when_unreachable: bool = False  #: text the contact once the calls are used up
+
+
+def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
+    """Parse stored (already validated) options.
+
+    A cooling_off_days option sets the deadline to that many days after the anchor; the importer
+    passes the campaign's options with a row's own cooling_off_days over them to get the case's.
+    """
+
+    def get(key: str) -> Any:
+        return OPTIONS[key].parse(options[key])
+
+    if "cooling_off_days" in options:
+        deadline_after = timedelta(days=get("cooling_off_days"))
+    else:
+        deadline_after = get("deadline")
+    excluded = get("excluded_wards") if "excluded_wards" in options else frozenset()
+    return CampaignConfig(
+        organisation=get("organisation"),
+        policy=CallPolicy(
+            offset=get("offset"),
+            windows=get("windows"),
+            max_attempts=get("max_attempts"),
+            retry_spacing=get("retry_spacing"),
+            deadline_after=deadline_after,
+            excluded_wards=excluded,
+        ),
+        timezone=get("timezone"),
+        default_region=get("default_region"),
+        language=get("language"),
+        ring_timeout_s=get("ring_timeout"),
+        record=get("record"),
+        same_day_reasons=get("same_day_reasons") if "same_day_reasons" in options else frozenset(),
+        sms_when_unreachable="sms_when_unreachable" in options and get("sms_when_unreachable"),
+    )
