@@ -241,7 +241,8 @@ class CallEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id"), index=True)
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(50))
+    # Indexed: every dispatcher tick looks up the texts due (kind "sms.due").
+    kind: Mapped[str] = mapped_column(String(50), index=True)
     detail: Mapped[str | None] = mapped_column(String(200))
 
 

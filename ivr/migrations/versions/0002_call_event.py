@@ -30,9 +30,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_call_event_attempt_id", "call_event", ["attempt_id"], unique=False)
+    op.create_index("ix_call_event_kind", "call_event", ["kind"], unique=False)
 
 
 def downgrade() -> None:
     """Drop the call_event table."""
+    op.drop_index("ix_call_event_kind", table_name="call_event")
     op.drop_index("ix_call_event_attempt_id", table_name="call_event")
     op.drop_table("call_event")
