@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ivr.cases.recurrence import schedule_next_case
+from ivr.consent.dnc import add_number
 from ivr.db import rowcount
 from ivr.flows.engine import advance, current_step
 from ivr.flows.model import (
@@ -26,6 +27,7 @@ from ivr.flows.model import (
     FlowState,
     Hangup,
     IdentityChecked,
+    OptOut,
     RaiseEscalation,
     SaveAnswer,
     Start,
@@ -41,13 +43,14 @@ from ivr.models import (
     Case,
     CaseOutcome,
     CaseStatus,
+    DncSource,
 )
 from ivr.outcome import settle
 from ivr.privacy import redact_phones
 from ivr.queue.fallback import note_sms_due
 from ivr.queue.service import raise_escalation
 from ivr.services import Services
-from ivr.telephony.port import RecordingNotLiveError, TelephonyError
+from ivr.telephony.port import RecordingNotLiveError, TelephonyError, is_machine
 from scheduler.planner import plan_next_call
 
 log = logging.getLogger(__name__)
@@ -183,6 +186,17 @@ def _apply_effects(
                 same_day=effect.reason in same_day,
                 detail=f"responsible manager: {manager}" if manager else None,
             )
+        elif isinstance(effect, OptOut):
+            # In force at once, for every campaign, in this same transaction. The case closes
+            # now, so settling the attempt later plans no further call and raises nothing.
+            add_number(
+                session,
+                attempt.case.contact.phone,
+                now=now,
+                source=DncSource.KEYPRESS,
+                reason="pressed the opt-out key during a call",
+            )
+            close_case(session, attempt.case, CaseOutcome.OPTED_OUT, now)
     session.flush()
 
 
@@ -236,6 +250,7 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
         max_attempts=config.policy.max_attempts,
         wrong_person_calls=sum(_ended(a) is FlowOutcome.WRONG_PERSON for a in case.attempts),
         wrong_person_retries=services.flow(case.campaign).wrong_person_retries,
+        machine=is_machine(attempt.answered_by),
     )
     outcome = decision.outcome
     detail = None

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ivr.campaigns.options import OPTIONS, OptionError, parse_overrides
 from ivr.campaigns.service import CampaignError, campaign_named, create_campaign
 from ivr.campaigns.templates import TEMPLATES
+from ivr.cli_options import FORMAT
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.db import make_engine, make_sessions
 from ivr.flows.loader import FlowError
@@ -42,7 +43,10 @@ ENV_DB = "Reads IVR_DATABASE_URL (default sqlite:///var/ivr.db)."
 ENV_DIAL = (
     "Reads IVR_DATABASE_URL, IVR_PUBLIC_BASE_URL (where Twilio reaches `ivr serve`), "
     "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER, IVR_CPS (calls per second, "
-    "default 1), IVR_TICK_SECONDS (default 2), IVR_RECORDINGS_DIR."
+    "default 1, shared by every `ivr dial` on the database), IVR_TICK_SECONDS (default 2), "
+    "IVR_MAX_CONCURRENT_CALLS (calls in flight from the caller id, default 0: no cap), "
+    "IVR_PROVIDER_MAX_IN_FLIGHT (REST requests to the provider at once, default 4), "
+    "IVR_RECORDINGS_DIR."
 )
 # The templates `ivr demo` has synthetic people for (ivr.demo.run.PROGRAMS; a test keeps the two
 # lists equal without importing the demo, and the simulator with it, for every command).
@@ -55,14 +59,6 @@ DEMO_PROGRAMS = (
     "renovation",
     "clinic-treated",
     "clinic-visitor",
-)
-FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for people, json for scripts",
 )
 
 
@@ -107,6 +103,7 @@ def telephony_for(current: Settings) -> Any:
         api_base_url=current.twilio_api_base_url,
         connect_timeout=current.http_connect_timeout,
         read_timeout=current.http_read_timeout,
+        max_in_flight=current.provider_max_in_flight,
     )
 
 
@@ -377,13 +374,15 @@ def dial(once: bool) -> None:
     (30 s by default) it fetches finished recordings. Stop it with Ctrl-C or SIGTERM: a pass
     in progress finishes.
     """
-    from scheduler.dispatcher import MonotonicPacer, dispatch_once
+    from ivr.db import engine_of
+    from scheduler.dispatcher import dispatch_once
+    from scheduler.pacing import DbPacer
     from scheduler.runner import run_until_stopped
 
     current = settings()
     svc = services_for(current)
     svc.telephony = telephony_for(current)
-    pacer = MonotonicPacer(current.cps)
+    pacer = DbPacer(engine_of(svc.sessions), current.cps)
     if once:
         out.print(str(dispatch_once(svc, pacer)))
         return
@@ -391,7 +390,7 @@ def dial(once: bool) -> None:
     run_until_stopped(svc, pacer)
 
 
-dial.__doc__ = f"{dial.__doc__}\n\n    {ENV_DIAL}"
+dial.help = f"{dial.help}\n\n{ENV_DIAL}"
 
 
 @main.command()
@@ -600,9 +599,11 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
 def _register() -> None:
     # Command groups that live beside the code they drive.
     from ivr.campaigns.cli import templates
+    from ivr.consent.cli import dnc
     from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
 
+    main.add_command(dnc)
     main.add_command(flows)
     main.add_command(prompts)
     main.add_command(templates)

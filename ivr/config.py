@@ -34,9 +34,13 @@ class Settings:
     twilio_api_base_url: str = TWILIO_API_BASE_URL
     cps: float = 1.0
     tick_seconds: float = 2.0
+    max_concurrent_calls: int = 0  # calls in flight from the caller id at once; 0: no cap
     max_body_bytes: int = 64 * 1024
     http_connect_timeout: float = 5.0
     http_read_timeout: float = 15.0
+    # Twilio answers 429 to too many concurrent REST requests: each adapter keeps at most this many
+    # in flight (creates, fetches and lists, media downloads, deletes, recording updates).
+    provider_max_in_flight: int = 4
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (the demo and tests use it)."""
@@ -78,7 +82,9 @@ _ENV_OF = {
     "twilio_api_base_url": "TWILIO_API_BASE_URL",
     "cps": "IVR_CPS",
     "tick_seconds": "IVR_TICK_SECONDS",
+    "max_concurrent_calls": "IVR_MAX_CONCURRENT_CALLS",
     "max_body_bytes": "IVR_MAX_BODY_BYTES",
+    "provider_max_in_flight": "IVR_PROVIDER_MAX_IN_FLIGHT",
 }
 
 
@@ -148,8 +154,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["cps"] = _positive_float(cps, "IVR_CPS", problems)
     if (tick := get("tick_seconds")) is not None:
         values["tick_seconds"] = _positive_float(tick, "IVR_TICK_SECONDS", problems)
+    if (lines := get("max_concurrent_calls")) is not None:
+        if lines.isdigit():
+            values["max_concurrent_calls"] = int(lines)
+        else:
+            problems.append(
+                f"IVR_MAX_CONCURRENT_CALLS must be a whole number (0: no cap), got {lines!r}"
+            )
     if (size := get("max_body_bytes")) is not None:
         values["max_body_bytes"] = int(_positive_float(size, "IVR_MAX_BODY_BYTES", problems))
+    if (cap := get("provider_max_in_flight")) is not None:
+        if not cap.isdigit() or not 1 <= int(cap) <= 100:
+            problems.append(f"IVR_PROVIDER_MAX_IN_FLIGHT must be a whole number 1-100, got {cap!r}")
+        else:
+            values["provider_max_in_flight"] = int(cap)
 
     if problems:
         raise ConfigError(problems)

@@ -59,6 +59,14 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine a session factory is bound to."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError("the session factory is not bound to an engine")
+    return bind
+
+
 def is_postgres(engine: Engine) -> bool:
     """True when the engine speaks PostgreSQL (claims then use SKIP LOCKED)."""
     return engine.dialect.name == "postgresql"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -80,6 +81,7 @@ class CaseOutcome(StrEnum):
     PARTIAL = "partial"  #: hung up mid-survey; answers kept
     IDENTITY_FAILED = "identity_failed"  #: identity items did not match; nothing disclosed
     MISSED_DEADLINE = "missed_deadline"  #: no window left before the deadline
+    OPTED_OUT = "opted_out"  #: the number is on the do-not-call list; never escalated
 
 
 class AttemptStatus(StrEnum):
@@ -164,7 +166,8 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    # E.164. Indexed: the dispatcher counts earlier calls to a number across all campaigns.
+    phone: Mapped[str] = mapped_column(String(20), index=True)
     language: Mapped[str] = mapped_column(String(10), default="zh-CN")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     sex: Mapped[str | None] = mapped_column(String(10))
@@ -180,7 +183,8 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+    # Indexed: the call caps go from a number to its contacts, their cases, then the attempts.
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
     external_ref: Mapped[str] = mapped_column(String(100))
     anchor_date: Mapped[date] = mapped_column(Date)  # discharge date, policy receipt, ...
     department: Mapped[str | None] = mapped_column(String(100))
@@ -314,3 +318,40 @@ class Escalation(Base):
     updated_at: Mapped[datetime]
 
     case: Mapped[Case] = relationship()
+
+
+class DncSource(StrEnum):
+    """How a number came onto the do-not-call list."""
+
+    CLI = "cli"  #: `ivr dnc add`
+    CSV = "csv"  #: `ivr dnc import`
+    API = "api"  #: the JSON API
+    AGENT = "agent"  #: a member of staff, from the queue or a call back
+    KEYPRESS = "keypress"  #: the person pressed the flow's opt-out key during a call
+
+
+class DoNotCall(Base):
+    """A number the dispatcher must not dial, in any campaign, while the entry is in force."""
+
+    __tablename__ = "do_not_call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # E.164, unique: a second add of one number updates this row (the constraint settles races).
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    added_at: Mapped[datetime]  # the latest request to be left alone
+    until: Mapped[datetime | None]  # in force while now < until; None: indefinitely
+    source: Mapped[DncSource] = mapped_column(_enum(DncSource))
+    reason: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class DialPace(Base):
+    """A moment shared by every dispatcher process: the next free call slot, a provider pause.
+
+    `next_at` is seconds since the epoch (see scheduler.pacing for whose clock).
+    """
+
+    __tablename__ = "dial_pace"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -13,6 +13,8 @@ _FLOW_TO_CASE = {
     FlowOutcome.REQUESTED_AGENT: CaseOutcome.REQUESTED_AGENT,
     FlowOutcome.PARTIAL: CaseOutcome.PARTIAL,
     FlowOutcome.IDENTITY_FAILED: CaseOutcome.IDENTITY_FAILED,
+    # The shell closes the case when the key is pressed; settling later agrees with it.
+    FlowOutcome.OPTED_OUT: CaseOutcome.OPTED_OUT,
 }
 
 
@@ -33,11 +35,15 @@ def settle(
     max_attempts: int,
     wrong_person_calls: int = 0,
     wrong_person_retries: int = 0,
+    machine: bool = False,
 ) -> Settlement:
     """Decide a case's fate from its latest attempt (flow escalations are raised by the flow).
 
     wrong_person_calls counts the case's attempts that ended "not me", this one included; a flow
     with wrong_person_retries calls again that many times before closing the case.
+    machine: an answering machine took this attempt (AMD); it counts as not reached, and if it
+    was the last attempt the case escalates as machine_answered: the number is live, a person
+    may reach its owner where the machine could not.
     """
     if status is AttemptStatus.ERROR and permanent_error:
         return Settlement(CaseOutcome.WRONG_NUMBER, "wrong_number")
@@ -49,5 +55,5 @@ def settle(
         return Settlement(_FLOW_TO_CASE[flow_outcome])
     # Not reached: unanswered, busy, failed, silent, or nobody confirmed being the contact.
     if attempts_made >= max_attempts:
-        return Settlement(CaseOutcome.UNREACHABLE, "unreachable")
+        return Settlement(CaseOutcome.UNREACHABLE, "machine_answered" if machine else "unreachable")
     return Settlement(None)

@@ -1,8 +1,13 @@
-"""The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, until stopped."""
+"""The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, flag deadlines at risk.
+
+The scheduler runs only here, never inside web workers (each would run every job once more).
+Each job's pass logs one line with what it did.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -11,11 +16,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ivr.services import Services
 from recordings.fetch import fetch_due
+from scheduler.at_risk import flag_deadlines_at_risk
 from scheduler.dispatcher import Pacer, dispatch_once
 
 log = logging.getLogger(__name__)
 
 RECORDINGS_EVERY_TICKS = 15  # every 30 s at the default 2 s tick
+AT_RISK_EVERY_TICKS = 30  # every minute: capacity and slots change slowly
 
 
 def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
@@ -36,9 +43,14 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
     """A scheduler with the dial and recordings jobs; one run of each at a time."""
     scheduler = BlockingScheduler(timezone="UTC")
     tick = services.settings.tick_seconds
+    # About one tick's worth of calls a pass, so that reconciling, the provider pause and the
+    # texts come round every tick or so, however long the queue of due cases.
+    batch = max(1, math.ceil(services.settings.cps * tick))
+    # One run of a job at a time; ticks missed while a pass ran fold into one (coalesce), and a
+    # late tick still runs: APScheduler's default grace of 1 s would skip it without a word.
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     scheduler.add_job(
-        _guarded("dial", lambda: dispatch_once(services, pacer)),
+        _guarded("dial", lambda: dispatch_once(services, pacer, batch_size=batch)),
         "interval",
         seconds=tick,
         id="dial",
@@ -52,11 +64,22 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
         id="recordings",
         **common,
     )
+    scheduler.add_job(
+        _guarded("at_risk", lambda: f"{flag_deadlines_at_risk(services)} escalated"),
+        "interval",
+        seconds=tick * AT_RISK_EVERY_TICKS,
+        id="at_risk",
+        **common,
+    )
     return scheduler
 
 
 def run_until_stopped(services: Services, pacer: Pacer) -> None:
     """Run the jobs in this thread until SIGINT or SIGTERM; a pass in progress finishes first."""
+    # A pass that outlasts its tick (waiting for the shared pace) makes APScheduler warn at every
+    # tick that the job is still running. That is the intended coalescing, not a fault: keep its
+    # errors, drop the noise that would bury the dialler's own warnings.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = build_scheduler(services, pacer)
 
     def stop(signum: int, _frame: FrameType | None) -> None:

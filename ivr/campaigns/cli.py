@@ -13,17 +13,9 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from ivr.campaigns.templates import TEMPLATES, Template
+from ivr.cli_options import FORMAT
 
 __all__ = ["describe", "templates"]
-
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for people, json for scripts",
-)
 
 
 def describe(tpl: Template) -> dict[str, Any]:
@@ -68,7 +60,7 @@ def templates() -> None:
 
 
 @templates.command("list")
-@_FORMAT
+@FORMAT
 def templates_list(fmt: str) -> None:
     """List the templates a campaign can be created from. Reads no settings."""
     rows: list[dict[str, Any]] = [
@@ -105,7 +97,7 @@ def _deadline(tpl: Template) -> str:
 
 @templates.command("show")
 @click.argument("name", type=click.Choice(sorted(TEMPLATES)), metavar="NAME")
-@_FORMAT
+@FORMAT
 def templates_show(name: str, fmt: str) -> None:
     """Describe one template: CSV columns, timing, options, questions. Reads no settings."""
     info = describe(TEMPLATES[name])

@@ -17,13 +17,13 @@ import phonenumbers
 
 from ivr.cases.columns import parse_cooling_off_days
 from ivr.queue.rules import TERMS
+from scheduler.days import DAY_RULES, day_rule, format_blackout, parse_blackout
 from scheduler.planner import (
     CallPolicy,
     format_duration,
-    format_windows,
     parse_duration,
-    parse_windows,
 )
+from scheduler.windows import format_windows, parse_calling_windows
 
 
 class OptionError(ValueError):
@@ -74,6 +74,19 @@ def _optional_duration(text: str) -> Any:
     return None if text.lower() in ("", "none") else parse_duration(text)
 
 
+def _optional_cap(high: int) -> Callable[[str], int | None]:
+    within = _positive_int(1, high)
+
+    def parse(text: str) -> int | None:
+        return None if text.strip().lower() in ("", "none") else within(text)
+
+    return parse
+
+
+def _format_cap(value: int | None) -> str:
+    return "none" if value is None else str(value)
+
+
 def _bool(text: str) -> bool:
     lowered = text.lower()
     if lowered in ("yes", "true", "1", "on"):
@@ -103,6 +116,23 @@ def _format_reasons(reasons: frozenset[str]) -> str:
     return ",".join(sorted(reasons)) or "none"
 
 
+MACHINE_ACTIONS = ("hangup", "message")
+
+
+def _machine(text: str) -> str:
+    action = text.strip().lower()
+    if action not in MACHINE_ACTIONS:
+        raise ValueError("must be hangup or message")
+    return action
+
+
+def _days(text: str) -> str:
+    rule = text.strip().lower()
+    if rule not in DAY_RULES:
+        raise ValueError(f"must be {', '.join(DAY_RULES)}")
+    return rule
+
+
 def _nonempty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -115,7 +145,26 @@ OPTIONS: Mapping[str, Option] = {
         "first call after the anchor date, e.g. 7d or 72h", parse_duration, format_duration
     ),
     "windows": Option(
-        "local calling windows, e.g. 08:00-11:00,14:00-17:00", parse_windows, format_windows
+        "local calling windows every day, e.g. 08:00-11:00,14:00-17:00, or per weekday, e.g. "
+        "mon-fri 08:00-11:00,14:00-17:00; sat 09:00-12:00 (22:00-02:00 runs past midnight and "
+        "belongs to the day it starts on)",
+        parse_calling_windows,
+        format_windows,
+    ),
+    "days": Option(
+        "days called: all, workdays (the default_region's working days: weekends and public "
+        "holidays skipped, adjusted working days called) or no_holidays",
+        _days,
+    ),
+    "blackout": Option(
+        "local dates never called, e.g. 2026-12-24,2026-12-31..2027-01-02, or none",
+        parse_blackout,
+        format_blackout,
+    ),
+    "rotate": Option(
+        "after a morning attempt prefer an afternoon or evening window, and vice versa (yes/no)",
+        _bool,
+        lambda v: "yes" if v else "no",
     ),
     "timezone": Option("default time zone of contacts", _zone),
     "max_attempts": Option("calls before the case is unreachable (1-10)", _positive_int(1, 10)),
@@ -134,6 +183,10 @@ OPTIONS: Mapping[str, Option] = {
     "language": Option("default call language (zh-CN or en-US)", _language),
     "ring_timeout": Option("seconds to let the phone ring (5-120)", _positive_int(5, 120)),
     "record": Option("record the whole call (yes/no)", _bool, lambda v: "yes" if v else "no"),
+    "max_concurrent": Option(
+        "calls of this campaign in flight at once, shared by every dialler (0: no cap)",
+        _positive_int(0, 10_000),
+    ),
     "cooling_off_days": Option(
         "cooling-off period (10 or 15 days) of cases whose row leaves it blank; "
         "the deadline is that many days after the receipt",
@@ -144,10 +197,27 @@ OPTIONS: Mapping[str, Option] = {
         _bool,
         lambda v: "yes" if v else "no",
     ),
+    "machine": Option(
+        "when an answering machine picks up: hangup, or message (the organisation's name and "
+        "that it will call again, said after the beep); either way the attempt is not reached",
+        _machine,
+    ),
     "same_day_reasons": Option(
         "escalation reasons due by the end of the same working day, e.g. complaint, or none",
         _reasons,
         _format_reasons,
+    ),
+    # Counted per number across every campaign (ivr.consent.caps): a day is the contact's local
+    # calendar day, a week the call's local day and the six before it.
+    "daily_cap": Option(
+        "calls a number may get in one local day, all campaigns together (1-10, or none)",
+        _optional_cap(10),
+        _format_cap,
+    ),
+    "weekly_cap": Option(
+        "calls a number may get in 7 local days, all campaigns together (1-50, or none)",
+        _optional_cap(50),
+        _format_cap,
     ),
 }
 
@@ -177,6 +247,10 @@ class CampaignConfig:
     #: escalation reasons due by the end of the same working day (raise_escalation(same_day=...))
     same_day_reasons: frozenset[str] = frozenset()
     sms_when_unreachable: bool = False  #: text the contact once the calls are used up
+    machine: str = "hangup"  #: what a call answered by a machine does: hangup | message
+    max_concurrent: int = 0  #: calls in flight at once across every dialler; 0: no cap
+    daily_cap: int | None = None  #: calls to one number a local day, all campaigns; None: no cap
+    weekly_cap: int | None = None  #: calls to one number in 7 local days; None: no cap
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
@@ -203,6 +277,14 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
             retry_spacing=get("retry_spacing"),
             deadline_after=deadline_after,
             excluded_wards=excluded,
+            # Campaigns stored before these options existed: every day, no blackout, no rotation.
+            days=day_rule(
+                get("days") if "days" in options else "all",
+                region=get("default_region"),
+                tz=ZoneInfo(get("timezone")),
+            ),
+            blackout=get("blackout") if "blackout" in options else frozenset(),
+            rotate="rotate" in options and get("rotate"),
         ),
         timezone=get("timezone"),
         default_region=get("default_region"),
@@ -211,4 +293,10 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         record=get("record"),
         same_day_reasons=get("same_day_reasons") if "same_day_reasons" in options else frozenset(),
         sms_when_unreachable="sms_when_unreachable" in options and get("sms_when_unreachable"),
+        # Campaigns created before the option existed hang up on machines.
+        machine=get("machine") if "machine" in options else "hangup",
+        max_concurrent=get("max_concurrent") if "max_concurrent" in options else 0,
+        # Campaigns stored before the caps existed lack the keys: they stay uncapped.
+        daily_cap=get("daily_cap") if "daily_cap" in options else None,
+        weekly_cap=get("weekly_cap") if "weekly_cap" in options else None,
     )

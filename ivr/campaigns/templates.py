@@ -28,6 +28,14 @@ from scheduler.planner import (
     parse_duration,
 )
 
+# Options every program takes, with these defaults unless the template sets its own.
+_EVERY_TEMPLATE = {
+    "days": "all",
+    "blackout": "none",
+    "max_concurrent": "0",
+    "machine": "hangup",
+}
+
 
 @dataclass(frozen=True)
 class Template:
@@ -45,6 +53,11 @@ class Template:
     expand: Callable[[CaseRow], tuple[CaseRow, ...]] | None = None
     anchor_label: str = ""  #: what timing() counts from when it is not the anchor column
     timing_note: str = ""  #: the end of timing(): what the options cannot say (recurrence)
+
+    def __post_init__(self) -> None:
+        merged = {**_EVERY_TEMPLATE, **self.defaults}
+        # In OPTIONS order, so `templates show` and the option lists read alike for every program.
+        object.__setattr__(self, "defaults", {key: merged[key] for key in OPTIONS if key in merged})
 
     def cases_of(self, row: CaseRow) -> tuple[CaseRow, ...]:
         """The cases a valid row becomes; ValueError when its columns contradict each other."""
@@ -74,10 +87,14 @@ class Template:
             deadline = "no deadline"
         else:
             deadline = f"deadline {d['deadline']} after {anchor}"
+        attempts = f"up to {d['max_attempts']} attempts at least {d['retry_spacing']} apart"
+        if d.get("rotate") == "yes":
+            attempts += ", each retry in the other half of the day if one opens within a day"
         parts = [
             first,
             f"windows {d['windows']} in the contact's time zone (default {d['timezone']})",
-            f"up to {d['max_attempts']} attempts at least {d['retry_spacing']} apart",
+            *_calendar_timing(d),
+            attempts,
             deadline,
         ]
         if d.get("excluded_wards"):
@@ -89,9 +106,24 @@ class Template:
         return "; ".join(parts)
 
 
+def _calendar_timing(d: Mapping[str, str]) -> list[str]:
+    """What timing() says of the calling days when they are not every day."""
+    parts: list[str] = []
+    days = d.get("days", "all")
+    if days == "workdays":
+        parts.append("working days only (weekends and public holidays skipped, 调休 days called)")
+    elif days == "no_holidays":
+        parts.append("no calls on public holidays")
+    if d.get("blackout", "none") != "none":
+        parts.append(f"no calls on {d['blackout']}")
+    return parts
+
+
 _HOSPITAL = {
     "organisation": "示例医院",
     "windows": "08:00-11:00,14:00-17:00",
+    # Three attempts over two half-days: a missed morning is retried in the afternoon.
+    "rotate": "yes",
     "timezone": "Asia/Shanghai",
     "max_attempts": "3",
     "excluded_wards": "ICU",
@@ -99,6 +131,10 @@ _HOSPITAL = {
     "language": "zh-CN",
     "ring_timeout": "30",
     "record": "yes",
+    # Health calls: at most 1 a day and 3 a week to one number (the US rule for health-care calls
+    # made without prior consent; REQUIREMENTS section 6), all campaigns together.
+    "daily_cap": "1",
+    "weekly_cap": "3",
 }
 
 _POST_DISCHARGE_QUESTIONS = (
@@ -139,6 +175,9 @@ TEMPLATES: Mapping[str, Template] = {
         offset="1d",
         retry_spacing="6h",
         deadline="3d",
+        # Three attempts inside two days need two a day; where 1 a day is the law (US health
+        # calls), set daily_cap=1 and accept that a third attempt no longer fits.
+        daily_cap="2",
     ),
     # "Within one week": from two days after discharge until the end of the seventh day.
     "post-discharge-1w": _post_discharge(
@@ -160,6 +199,7 @@ TEMPLATES: Mapping[str, Template] = {
             # Insurance calls may not be placed 21:00-09:00; the last window closes at 20:00 so
             # a call cannot run into the forbidden hours, and the evening reaches working people.
             "windows": "09:00-12:00,14:00-20:00",
+            "rotate": "yes",
             "timezone": "Asia/Shanghai",
             "max_attempts": "5",
             "retry_spacing": "4h",
@@ -168,6 +208,10 @@ TEMPLATES: Mapping[str, Template] = {
             "language": "zh-CN",
             "ring_timeout": "30",
             "record": "yes",
+            # The regulator wants this call to succeed inside the period, and sets no daily or
+            # weekly limit for it (REQUIREMENTS section 6): the do-not-call list still applies.
+            "daily_cap": "none",
+            "weekly_cap": "none",
         },
         csv=COOLING_OFF_CSV,
         example="examples/cooling-off.csv",
@@ -198,6 +242,7 @@ TEMPLATES: Mapping[str, Template] = {
             "organisation": "示例保险 (demo)",
             "offset": "1d",
             "windows": "09:00-12:00,14:00-18:00",
+            "rotate": "yes",
             "timezone": "Asia/Shanghai",
             "max_attempts": "3",
             "retry_spacing": "4h",
@@ -208,6 +253,9 @@ TEMPLATES: Mapping[str, Template] = {
             "record": "yes",
             # REQUIREMENTS section 3: unreachable by phone, try SMS, then pause the follow-ups.
             "sms_when_unreachable": "yes",
+            # About the insured's care: held to the health-call limits, 1 a day and 3 a week.
+            "daily_cap": "1",
+            "weekly_cap": "3",
         },
         csv=CARE_INSURANCE_CSV,
         example="examples/care-insurance.csv",
@@ -236,6 +284,7 @@ TEMPLATES: Mapping[str, Template] = {
             "organisation": "示例装饰公司 (demo)",
             "offset": "0s",
             "windows": "09:00-12:00,14:00-19:00",
+            "rotate": "yes",
             "timezone": "Asia/Shanghai",
             "max_attempts": "3",
             "retry_spacing": "3h",
@@ -245,6 +294,9 @@ TEMPLATES: Mapping[str, Template] = {
             "ring_timeout": "30",
             "record": "yes",
             "same_day_reasons": "complaint",
+            # No written limit for a service company's calls; the three calls are days apart.
+            "daily_cap": "none",
+            "weekly_cap": "none",
         },
         csv=RENOVATION_CSV,
         example="examples/renovation.csv",
@@ -271,6 +323,8 @@ TEMPLATES: Mapping[str, Template] = {
             "organisation": "示例诊所 (demo)",
             "offset": "0s",
             "windows": "18:00-20:30",
+            # One evening window: nothing to alternate with.
+            "rotate": "no",
             "timezone": "Asia/Shanghai",
             "max_attempts": "2",
             "retry_spacing": "1h",
@@ -279,6 +333,9 @@ TEMPLATES: Mapping[str, Template] = {
             "language": "zh-CN",
             "ring_timeout": "30",
             "record": "yes",
+            # Health calls, but the program retries the same evening: two a day, three a week.
+            "daily_cap": "2",
+            "weekly_cap": "3",
         },
         csv=CLINIC_TREATED_CSV,
         example="examples/clinic-treated.csv",
@@ -298,6 +355,8 @@ TEMPLATES: Mapping[str, Template] = {
             "organisation": "示例诊所 (demo)",
             "offset": "1d",
             "windows": "11:30-13:30",
+            # One noon window: nothing to alternate with.
+            "rotate": "no",
             "timezone": "Asia/Shanghai",
             "max_attempts": "2",
             "retry_spacing": "1h",
@@ -306,6 +365,9 @@ TEMPLATES: Mapping[str, Template] = {
             "language": "zh-CN",
             "ring_timeout": "30",
             "record": "yes",
+            # Two attempts around one noon, as the program asks; never more than 3 a week.
+            "daily_cap": "2",
+            "weekly_cap": "3",
         },
         csv=CLINIC_VISITOR_CSV,
         example="examples/clinic-visitor.csv",

@@ -403,7 +403,7 @@ def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Cas
         case.status = CaseStatus.EXCLUDED
         case.excluded_reason = reason
         return case
-    case.next_call_at = next_call_at(earliest, policy.windows, tz, deadline)
+    case.next_call_at = next_call_at(earliest, policy.schedule, tz, deadline)
     if case.next_call_at is None:
         case.status = CaseStatus.DONE
         case.outcome = CaseOutcome.MISSED_DEADLINE

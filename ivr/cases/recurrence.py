@@ -123,7 +123,7 @@ def schedule_next_case(
         anchor = next_anchor(anchor, frequency)
         deadline = deadline_at(anchor, follow_up, tz)
         earliest = max(now, first_call_earliest(anchor, follow_up, tz))
-        call_at = next_call_at(earliest, follow_up.windows, tz, deadline)
+        call_at = next_call_at(earliest, follow_up.schedule, tz, deadline)
         if call_at is not None:
             break
     else:

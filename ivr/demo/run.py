@@ -41,7 +41,9 @@ from ivr.services import Services
 from ivr.telephony.simulator import Persona, Simulator
 from ivr.telephony.twilio import TwilioTelephony
 from recordings.fetch import fetch_due
-from scheduler.dispatcher import STALE_AFTER, dispatch_once
+from scheduler.at_risk import flag_deadlines_at_risk
+from scheduler.dispatcher import dispatch_once
+from scheduler.reconcile import STALE_AFTER
 
 HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
 DEMO_FROM = "+15005550006"  # Twilio's test "from" number; the simulator accepts any E.164
@@ -381,6 +383,7 @@ def _run_calls(
             placed += report.placed
             simulator.drain(timeout=120)
             fetch_due(services)
+            flag_deadlines_at_risk(services)
             state = _progress(services.sessions, campaign_id, imported_at)
             local = clock().astimezone(HOSPITAL_TZ)
             bar.update(

@@ -19,6 +19,7 @@ from ivr.flows.model import (
     Hangup,
     IdentityChecked,
     Input,
+    OptOut,
     Prompt,
     RaiseEscalation,
     SaveAnswer,
@@ -99,11 +100,19 @@ def _agent_requested(flow: Flow, state: FlowState, digits: str) -> Transition | 
     return _run(flow, reached, flow.agent_node, (), effects)
 
 
+def _opted_out(flow: Flow, state: FlowState, digits: str) -> Transition | None:
+    # Honoured at once, at any question, whoever answered: the number asks not to be called.
+    if flow.opt_out_key is None or flow.opt_out_node is None or digits != flow.opt_out_key:
+        return None
+    reached = replace(state, reached=True, tries=0)
+    return _run(flow, reached, flow.opt_out_node, (), (OptOut(),))
+
+
 def _answer(flow: Flow, state: FlowState, node: AskNode, event: Input) -> Transition:
     digits = event.digits.strip()
-    agent = _agent_requested(flow, state, digits)
-    if agent is not None:
-        return agent
+    special = _agent_requested(flow, state, digits) or _opted_out(flow, state, digits)
+    if special is not None:
+        return special
 
     choice = node.choices.get(digits)
     if choice is not None:
@@ -143,9 +152,9 @@ def _verify(
     # The entry is identity data: it goes to verify() and nowhere else. No state field, effect,
     # step or exception message below may contain it.
     entry = event.digits.strip().rstrip("#")
-    agent = _agent_requested(flow, state, entry)
-    if agent is not None:
-        return agent
+    special = _agent_requested(flow, state, entry) or _opted_out(flow, state, entry)
+    if special is not None:
+        return special
     if verify is None:
         raise FlowStateError(f"node {node.id!r} needs a verify function")
     silent = entry == ""
@@ -219,7 +228,8 @@ def _run(
 
 def _ask_step(flow: Flow, node: AskNode, before: tuple[Prompt, ...]) -> Step:
     width = max(len(key) for key in node.choices)
-    keys = [*node.choices, *([flow.agent_key] if flow.agent_key is not None else [])]
+    flow_keys = (flow.agent_key, flow.opt_out_key)
+    keys = [*node.choices, *(key for key in flow_keys if key is not None)]
     finish_on_key = "" if any("#" in key for key in keys) else "#"
     return Step(prompts=(*before, node.prompt), gather=Gather(width, node.timeout_s, finish_on_key))
 

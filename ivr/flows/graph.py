@@ -56,17 +56,21 @@ def _references(flow: Flow) -> Problem | None:
         return None, f"start names unknown node {flow.start!r}"
     if flow.agent_node is not None and flow.agent_node not in flow.nodes:
         return None, f"agent_node names unknown node {flow.agent_node!r}"
+    if flow.opt_out_node is not None and flow.opt_out_node not in flow.nodes:
+        return None, f"opt_out_node names unknown node {flow.opt_out_node!r}"
     for node in flow.nodes.values():
         for target in targets(node):
             if target not in flow.nodes:
                 return node.id, f"refers to unknown node {target!r}"
         if isinstance(node, AskNode) and flow.agent_key in node.choices:
             return node.id, f"key {flow.agent_key!r} is reserved for the agent"
+        if isinstance(node, AskNode) and flow.opt_out_key in node.choices:
+            return node.id, f"key {flow.opt_out_key!r} is reserved for opting out"
     return None
 
 
 def _unreachable(flow: Flow) -> Problem | None:
-    roots = [flow.start] + ([flow.agent_node] if flow.agent_node else [])
+    roots = [flow.start] + [n for n in (flow.agent_node, flow.opt_out_node) if n is not None]
     seen: set[str] = set()
     todo = list(roots)
     while todo:

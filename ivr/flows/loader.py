@@ -7,6 +7,8 @@ The YAML form (every node kind once)::
     start: greeting
     agent_key: "0"            # optional: this key at any question hands over to a human
     agent_node: agent_end
+    opt_out_key: "9"          # optional: this key at any question lists the number do-not-call
+    opt_out_node: opt_out_end # an end node with outcome opted_out (says the confirmation)
     hangup_reason: partial    # escalation when an identified person hangs up mid-flow
     wrong_person_retries: 1   # calls again after "not me" this many times, then wrong_person
     reprompt: {zh-CN: ..., en-US: ...}
@@ -146,6 +148,8 @@ _TOP_LEVEL = frozenset(
         "start",
         "agent_key",
         "agent_node",
+        "opt_out_key",
+        "opt_out_node",
         "hangup_reason",
         "wrong_person_retries",
     }
@@ -266,6 +270,14 @@ def parse_flow(raw: Any, path: str = "<flow>") -> Flow:
         raise FlowError(path, None, "agent_key and agent_node go together")
     if agent_key is not None and str(agent_key) not in VALID_KEYS:
         raise FlowError(path, None, f"agent_key {agent_key!r} is not one of 0-9 * #")
+    opt_out_key = raw.get("opt_out_key")
+    opt_out_node = raw.get("opt_out_node")
+    if (opt_out_key is None) != (opt_out_node is None):
+        raise FlowError(path, None, "opt_out_key and opt_out_node go together")
+    if opt_out_key is not None and str(opt_out_key) not in VALID_KEYS:
+        raise FlowError(path, None, f"opt_out_key {opt_out_key!r} is not one of 0-9 * #")
+    if opt_out_key is not None and str(opt_out_key) == str(agent_key):
+        raise FlowError(path, None, "opt_out_key and agent_key must differ")
     wrong_person_retries = raw.get("wrong_person_retries", 0)
     if not isinstance(wrong_person_retries, int) or not 0 <= wrong_person_retries <= 5:
         raise FlowError(path, None, "wrong_person_retries must be a whole number from 0 to 5")
@@ -277,13 +289,26 @@ def parse_flow(raw: Any, path: str = "<flow>") -> Flow:
         reprompt=ctx.prompt(None, raw["reprompt"], "reprompt"),
         agent_key=None if agent_key is None else str(agent_key),
         agent_node=None if agent_node is None else str(agent_node),
+        opt_out_key=None if opt_out_key is None else str(opt_out_key),
+        opt_out_node=None if opt_out_node is None else str(opt_out_node),
         hangup_reason=str(raw.get("hangup_reason", "partial")),
         wrong_person_retries=wrong_person_retries,
     )
-    problem = find_problem(flow)
+    problem = find_problem(flow) or _opt_out_problem(flow)
     if problem is not None:
         raise FlowError(path, *problem)
     return flow
+
+
+def _opt_out_problem(flow: Flow) -> tuple[str | None, str] | None:
+    # Only the key lists the number, so a flow may end "opted out" only where the key leads.
+    for node in flow.nodes.values():
+        opted_out = getattr(node, "outcome", None) is FlowOutcome.OPTED_OUT
+        if node.id == flow.opt_out_node and not (opted_out and isinstance(node, EndNode)):
+            return node.id, "the opt_out_node must be an end node with outcome opted_out"
+        if opted_out and node.id != flow.opt_out_node:
+            return node.id, "only the opt_out_node may end a flow as opted_out"
+    return None
 
 
 class _Context:

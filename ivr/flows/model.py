@@ -17,6 +17,7 @@ class FlowOutcome(StrEnum):
     REQUESTED_AGENT = "requested_agent"  #: the person asked for a human
     PARTIAL = "partial"  #: hung up after identification, before the end
     IDENTITY_FAILED = "identity_failed"  #: the identity items did not match
+    OPTED_OUT = "opted_out"  #: the person pressed the opt-out key: never call this number again
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,9 @@ class Flow:
     reprompt: Prompt  # said before a question is asked again
     agent_key: str | None = None  # pressed at any question: hand over to a human
     agent_node: str | None = None
+    # Pressed at any question: put the number on the do-not-call list, confirm, hang up.
+    opt_out_key: str | None = None
+    opt_out_node: str | None = None  # an end node with outcome opted_out (the confirmation)
     hangup_reason: str = "partial"  # escalation when an identified person hangs up mid-flow
     # "Not me" ends the call; with retries the case is called again (someone else may have picked
     # up the phone) and only the next "not me" closes it as wrong_person, with an escalation.
@@ -289,7 +293,12 @@ class IdentityChecked:
     matched: bool
 
 
-Effect = SaveAnswer | RaiseEscalation | IdentityChecked
+@dataclass(frozen=True)
+class OptOut:
+    """The person asked not to be called again: the shell lists the number at once."""
+
+
+Effect = SaveAnswer | RaiseEscalation | IdentityChecked | OptOut
 
 
 @dataclass(frozen=True)

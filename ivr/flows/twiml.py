@@ -89,3 +89,46 @@ def hangup() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+# Said after an answering machine's beep. Only who called and that they will call again: a
+# voicemail can be heard by anyone in the household, so nothing about the case is in it.
+MACHINE_MESSAGES: Mapping[str, str] = {
+    "zh-CN": "您好。这里是{organisation}。我们稍后会再给您来电。再见。",
+    "en-US": "Hello, this is {organisation}. We will call you again later. Goodbye.",
+}
+
+
+def machine_message(organisation: str, language: str) -> str:
+    """A document that leaves the short message on an answering machine, then hangs up."""
+    text = MACHINE_MESSAGES.get(language, MACHINE_MESSAGES["en-US"])
+    response = VoiceResponse()
+    response.say(
+        text.format(organisation=organisation),
+        voice=VOICES.get(language),
+        language=language if language in MACHINE_MESSAGES else "en-US",
+    )
+    response.hangup()
+    return str(response)
+
+
+# Said as soon as the call is answered, while answering-machine detection is still listening.
+# Only the organisation: whoever (or whatever) picked up may not be the contact, and a voicemail
+# keeps what it hears, so no name and nothing about the case is in it.
+OPENINGS: Mapping[str, str] = {
+    "zh-CN": "您好，这里是{organisation}回访中心。",  # noqa: RUF001 (Chinese punctuation)
+    "en-US": "Hello, this is the {organisation} follow-up service.",
+}
+OPENING_PAUSE_S = 1  # after the greeting; the two together hold the call for about 4 s
+
+
+def opening(organisation: str, language: str, redirect_url: str) -> str:
+    """A document that says the neutral greeting, pauses, then POSTs to redirect_url."""
+    known = language if language in OPENINGS else "en-US"
+    response = VoiceResponse()
+    response.say(
+        OPENINGS[known].format(organisation=organisation), voice=VOICES.get(known), language=known
+    )
+    response.pause(length=OPENING_PAUSE_S)
+    response.redirect(redirect_url, method="POST")
+    return str(response)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ivr.consent.dnc import listed_entry
 from ivr.db import rowcount
 from ivr.models import Attempt, CallEvent
 from ivr.privacy import mask_phone, redact_phones
@@ -23,6 +24,7 @@ from ivr.telephony.port import SmsRequest, TelephonyError
 log = logging.getLogger(__name__)
 
 DUE, SENDING, SENT, FAILED = "sms.due", "sms.sending", "sms.sent", "sms.failed"
+WITHHELD = "sms.withheld"  # the number went on the do-not-call list before the text left
 # Chinese text takes full-width punctuation.
 TEXTS = {
     "zh-CN": "{organisation}：您好，我们近日多次致电您进行服务回访，均未能接通。"  # noqa: RUF001
@@ -82,6 +84,10 @@ def _claim(services: Services, limit: int) -> list[_Due]:
                 continue  # another dispatcher took it
             attempt = session.get_one(Attempt, event.attempt_id)
             case = attempt.case
+            # Consent covers texts as well as calls, and is effective at once.
+            if listed_entry(session, case.contact.phone, services.clock()) is not None:
+                event.kind, event.detail = WITHHELD, "number on the do-not-call list"
+                continue
             organisation = services.config(case.campaign).organisation
             text = TEXTS.get(attempt.language, TEXTS["zh-CN"])
             body = text.format(organisation=organisation)

@@ -20,8 +20,8 @@ class WorkingDays:
 
 
 # A clock duration (hours) or working days. A term relative to the case's own deadline
-# (deadline_at_risk: "before the case's deadline") becomes a third member here, with due_at taking
-# the case's deadline as an argument.
+# (deadline_at_risk: "before the case's deadline") is the reason's term cut short by the deadline:
+# raise_escalation(due_by=deadline).
 Sla = timedelta | WorkingDays
 
 
@@ -36,6 +36,9 @@ class Terms:
 # Clinical signals are answered first; the regulated ones within working days of China's calendar.
 TERMS: dict[str, Terms] = {
     "clinical_concern": Terms(1, timedelta(hours=24)),
+    # Raised while a person can still call before the case's deadline, and due before it (the
+    # dialler passes the deadline as due_by): the next working day at the latest.
+    "deadline_at_risk": Terms(1, WorkingDays(1)),
     # A caller who failed identity checks may be a fraud attempt on the policy: next working day.
     "identity_failed": Terms(1, WorkingDays(1)),
     "requested_agent": Terms(2, timedelta(hours=24)),
@@ -47,6 +50,8 @@ TERMS: dict[str, Terms] = {
     "reschedule": Terms(3, WorkingDays(2)),
     "partial": Terms(3, timedelta(hours=48)),
     "unreachable": Terms(3, timedelta(hours=72)),
+    # Only a machine ever answered: a person may still be reached on another line or hour.
+    "machine_answered": Terms(3, timedelta(hours=72)),
     "wrong_number": Terms(3, timedelta(hours=72)),
     "wrong_person": Terms(3, timedelta(hours=72)),
 }

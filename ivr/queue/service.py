@@ -62,24 +62,29 @@ def raise_escalation(
     detail: str | None = None,
     calendar: WorkCalendar | None = None,
     same_day: bool = False,
+    due_by: datetime | None = None,
 ) -> None:
     """Open an escalation, or add to the open one for the same case and reason.
 
     Working-day terms count in `calendar` (default: China, Asia/Shanghai, no overrides).
     ``same_day`` makes it due at the end of the working day it is raised on (the next working
     day's end when raised on a day off): pass ``reason in config.same_day_reasons`` with the
-    case's CampaignConfig. Adding to an open escalation keeps that one's due time.
+    case's CampaignConfig. Adding to an open escalation keeps that one's due time. ``due_by``
+    brings the due time forward to it (deadline_at_risk: before the case's own deadline).
     """
     terms = terms_for(reason)
+    due = escalation_due_at(
+        reason, now, calendar or default_calendar(), case_id=case_id, same_day=same_day
+    )
+    if due_by is not None:
+        due = min(due, due_by)
     row = Escalation(
         case_id=case_id,
         attempt_id=attempt_id,
         reason=reason,
         priority=priority if priority is not None else terms.priority,
         detail=detail,
-        due_at=escalation_due_at(
-            reason, now, calendar or default_calendar(), case_id=case_id, same_day=same_day
-        ),
+        due_at=due,
         created_at=now,
         updated_at=now,
     )

@@ -6,14 +6,30 @@ Exceptions::
         permanent=True        never retry: this number cannot get this channel (a bad number for
                               calls; for SMS also a landline or a recipient who replied STOP)
         maybe_placed=True     the call or message may exist anyway (a 5xx or timeout after the
-                              create): do not send it again blindly
+                              create): do not send it again blindly; find_call tells
+        unavailable=True      the provider could not be reached and nothing was sent (refused
+                              connection, DNS failure, connect timeout): safe to try again later,
+                              and the dialler should pause rather than fail case after case
         RecordingNotLiveError the call has ended or records nothing now: nothing to pause/resume
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+# AnsweredBy values that mean no person picked up (Twilio's AMD; "unknown" is not one of them:
+# AMD could not tell, and a person who keeps silent is still a person).
+MACHINE_ANSWERS = frozenset(
+    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+)
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Tell whether an AMD result means a machine (or a fax) answered, not a person."""
+    return answered_by in MACHINE_ANSWERS
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,9 @@ class CallRequest:
     record: bool = True
     ring_timeout_s: int = 30
     time_limit_s: int = 600
+    # False: AMD answers as soon as it can tell (machine_start), and the call is hung up. True:
+    # it waits for the greeting to end (machine_end_beep) so that a message can be left.
+    detect_message_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,30 @@ class PlacedCall:
 
     call_sid: str
     status: str  # the provider's CallStatus, usually "queued"
+    # The provider's estimate of how long the call waits in its queue before it is dialled
+    # (calls over the account's calls-per-second rate are queued, for up to 24 h, not refused).
+    queue_time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """A call as the provider knows it: what reconciling an attempt needs."""
+
+    call_sid: str
+    status: str  # queued | initiated | ringing | in-progress | completed | busy | no-answer | ...
+    created_at: datetime
+    started_at: datetime | None = None  # None while queued: it has not been dialled yet
+    ended_at: datetime | None = None
+    duration_s: int | None = None
+    answered_by: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """True once the call is over: its status will not change again."""
+        return self.status in FINAL_CALL_STATUSES
+
+
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -69,12 +112,14 @@ class TelephonyError(Exception):
         http_status: int | None = None,
         permanent: bool = False,
         maybe_placed: bool = False,
+        unavailable: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.http_status = http_status
         self.permanent = permanent
         self.maybe_placed = maybe_placed
+        self.unavailable = unavailable
 
 
 class RecordingNotLiveError(TelephonyError):
@@ -86,6 +131,20 @@ class Telephony(Protocol):
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask the provider to place a call; raise TelephonyError if it refuses."""
+        ...
+
+    def find_call(
+        self, request: CallRequest, since: datetime, *, taken: Collection[str] = ()
+    ) -> ProviderCall | None:
+        """The call this request created at or after since, or None if there is none.
+
+        What to do after a create answered maybe_placed: look before dialling again. Calls in
+        `taken` belong to other attempts to the same number and are never the answer.
+        """
+        ...
+
+    def fetch_call(self, call_sid: str) -> ProviderCall:
+        """The call as the provider knows it now; TelephonyError(http_status=404) if unknown."""
         ...
 
     def send_sms(self, request: SmsRequest) -> SentMessage:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,7 +38,11 @@ RING_S = 4.0  # an answering callee picks up after this much ringing
 DIAL_S = 1.0  # from initiated to ringing
 BUSY_S = 2.0
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "failed": "503"}
-AMD_MS = {"human": "2400"}  # MachineDetectionDuration; machines take longer to classify
+# MachineDetectionDuration (ms): a person says "hello?" and stops; a machine is told by its long
+# greeting, and with DetectMessageEnd only once the greeting has ended. Async AMD listens from the
+# answer while the voice URL's TwiML plays, so its callback is sent at this call time.
+AMD_MS = {"human": "2400", "machine_start": "3600", "fax": "2800"}
+GREETING_MS = "11800"  # machine_end_*: a voicemail greeting, up to its beep
 CURRENT_RECORDING = "Twilio.CURRENT"  # the REST API's name for a call's active recording
 
 
@@ -131,14 +135,17 @@ class CallRun:
         answered_at = self._at()
         self.answered_offset_s = self.offset_s
         if params.get("MachineDetection") in ("Enable", "DetectMessageEnd"):
-            call.answered_by = self.persona.answered_by
+            call.answered_by = self._answered_by()
         self._progress("answered", "in-progress")
-        callee = Callee(self.persona.keys, self.persona.hangup_after_gathers)
+        # A machine presses no keys, whatever the persona lists: it only records.
+        machine = machine_answer(self.persona.answered_by)
+        keys = () if machine else self.persona.keys
+        callee = Callee(keys, None if machine else self.persona.hangup_after_gathers)
         runner = TwimlRunner(
             self._fetch_twiml,
             callee,
             time_limit_s=int_or(params.get("TimeLimit"), 14400),
-            on_first_document=self._amd,
+            at=self._amd_at(),
         )
         with self.lock:
             self.runner = runner
@@ -231,23 +238,41 @@ class CallRun:
         fields = self._base_fields("in-progress")
         amd = self.params.get("MachineDetection")
         if amd and self.params.get("AsyncAmd", "").lower() != "true":
-            fields["AnsweredBy"] = self.persona.answered_by  # synchronous AMD
+            fields["AnsweredBy"] = self._answered_by()  # synchronous AMD
         return self._deliver(kind, url, method, fields | dict(extra), new_sid("", self.rng))
 
-    def _amd(self) -> None:
+    def _amd_at(self) -> tuple[float, Callable[[], None]] | None:
+        """When (seconds after the answer) and how the async AMD callback is sent, if it is."""
         params = self.params
         url = params.get("AsyncAmdStatusCallback")
         if not (params.get("MachineDetection") and params.get("AsyncAmd", "").lower() == "true"):
-            return
-        if url:
-            fields = {
-                "AccountSid": self.sim.account_sid,
-                "CallSid": self.call.sid,
-                "AnsweredBy": self.persona.answered_by,
-                "MachineDetectionDuration": AMD_MS.get(self.persona.answered_by, "4100"),
-            }
-            method = params.get("AsyncAmdStatusCallbackMethod", "POST")
+            return None
+        if not url:
+            return None
+        answered_by = self._answered_by()
+        duration_ms = GREETING_MS if answered_by.startswith("machine_end") else None
+        fields = {
+            "AccountSid": self.sim.account_sid,
+            "CallSid": self.call.sid,
+            "AnsweredBy": answered_by,
+            "MachineDetectionDuration": duration_ms or AMD_MS.get(answered_by, "4100"),
+        }
+        method = params.get("AsyncAmdStatusCallbackMethod", "POST")
+
+        def send() -> None:
             self._deliver("amd", url, method, fields, new_sid("", self.rng))
+
+        return int(fields["MachineDetectionDuration"]) / 1000, send
+
+    def _answered_by(self) -> str:
+        """AnsweredBy as Twilio reports it for this persona under this MachineDetection mode."""
+        own = self.persona.answered_by
+        if not machine_answer(own) or own == "fax":
+            return own
+        if self.params.get("MachineDetection") == "DetectMessageEnd":
+            # It waits for the end of the greeting: a beep, silence, or something else.
+            return own if own.startswith("machine_end") else "machine_end_beep"
+        return "machine_start"  # Enable answers as soon as it hears a machine
 
     def _record(self, live: LiveRecording, answered_at: datetime, call_s: int) -> None:
         sim, call, params = self.sim, self.call, self.params
@@ -339,3 +364,8 @@ class CallRun:
         self.call.http.append(exchange)
         if status is None or not 200 <= status < 300:
             self.call.events.append(f"{kind} webhook {url} answered {status or error}")
+
+
+def machine_answer(answered_by: str) -> bool:
+    """Tell whether a persona's AnsweredBy is a machine or a fax (neither presses keys)."""
+    return answered_by.startswith("machine") or answered_by == "fax"

@@ -23,7 +23,10 @@ class Persona:
     keys: Sequence[str] = ()  # pressed at each <Gather> in order; "" = silence
     hangup_after_gathers: int | None = None  # hang up on reaching Gather N+1 (0 = the first)
     invalid_number: bool = False  # the create is refused with 21211
-    answered_by: str = "human"  # AMD result: human | machine_start | machine_end_beep | fax ...
+    # Who picks up, as AMD would tell: human | machine_start | machine_end_beep | fax ... A machine
+    # (or fax) presses no keys; Enable reports any machine as machine_start, DetectMessageEnd as
+    # machine_end_beep unless a machine_end_* is given here.
+    answered_by: str = "human"
     sms: bool = True  # False: a landline or the like, text messages are refused with 21614
     sms_opted_out: bool = False  # replied STOP earlier: text messages are refused with 21610
     sms_delivery: str = "delivered"  # what a text accepted for them becomes: | undelivered | failed

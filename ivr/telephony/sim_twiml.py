@@ -3,7 +3,9 @@
 The runner follows TwiML the way Twilio does for an answered call: it fetches the voice URL,
 executes the verbs in order, requests a Gather's or Redirect's URL and continues with the
 document that comes back, and hangs up when a document runs out of verbs. Time is counted, never
-slept: a Say lasts about len(text) / 12 s (at least 1 s), a silent Gather lasts its timeout.
+slept: a Say lasts about len(text) / 12 s, Chinese characters 1 / 4 s each (at least 1 s), a
+silent Gather lasts its timeout. `at` runs a callback once the call time reaches a moment (the
+async AMD result): right after the verb during which it falls, so before any later request.
 
 Supported: Say, Play, Pause, Gather (dtmf; nested Say/Play/Pause), Redirect, Hangup, Reject,
 Record (the callee stays silent, so the recording is empty: no action request, next verb).
@@ -20,6 +22,7 @@ from typing import NoReturn
 from urllib.parse import urljoin
 
 SAY_CHARS_PER_S = 12.0
+SAY_CJK_PER_S = 4.0  # Mandarin text-to-speech says about four characters a second
 PLAY_S = 3.0  # the simulator does not fetch audio; a Play counts as this long
 KEY_S = 0.5  # time to press one key
 GATHER_TIMEOUT_S = 5
@@ -105,30 +108,34 @@ class TwimlRunner:
         callee: Callee,
         *,
         time_limit_s: float = 14400.0,
-        on_first_document: Callable[[], None] | None = None,
+        at: tuple[float, Callable[[], None]] | None = None,
     ) -> None:
         self._fetch = fetch
         self._callee = callee
         self._time_limit_s = time_limit_s
-        self._on_first_document = on_first_document
+        self._at = at  # (call time in s, callback): run once, when the call time reaches it
         self.session = Session()
 
     def run(self, url: str, method: str = "POST") -> Session:
         """Fetch the voice URL and follow the documents until the call ends."""
         step: _Next | None = _Next(url, method.upper(), {})
         try:
-            for count in range(MAX_DOCUMENTS):
+            for _ in range(MAX_DOCUMENTS):
                 assert step is not None
                 root = self._load(step)
-                if count == 0 and self._on_first_document is not None:
-                    self._on_first_document()
                 step = self._execute(root, step.url)
                 if step is None:
                     raise _End("end-of-document")
             self._application_error(f"more than {MAX_DOCUMENTS} documents", 11200)
         except _End as end:
             self.session.ended_by = end.ended_by
+        self._run_due(force=True)  # the call ended first: the result still comes, at the end
         return self.session
+
+    def _run_due(self, *, force: bool = False) -> None:
+        if self._at is not None and (force or self.session.elapsed_s >= self._at[0]):
+            callback, self._at = self._at[1], None
+            callback()
 
     def _load(self, step: _Next) -> ET.Element:
         fetched = self._fetch(step.method, step.url, step.params)
@@ -151,6 +158,7 @@ class TwimlRunner:
 
     def _spend(self, seconds: float) -> None:
         self.session.elapsed_s += seconds
+        self._run_due()
         if self.session.elapsed_s >= self._time_limit_s:
             self.session.elapsed_s = self._time_limit_s
             raise _End("time-limit")
@@ -184,7 +192,7 @@ class TwimlRunner:
             text = " ".join((verb.text or "").split())
             self.session.said.append(text)
             self.session.events.append(f"say: {text}")
-            self._spend(loops * max(1.0, len(text) / SAY_CHARS_PER_S))
+            self._spend(loops * say_s(text))
         elif verb.tag == "Play":
             self.session.events.append(f"play: {(verb.text or '').strip()}")
             self._spend(loops * PLAY_S)
@@ -227,6 +235,12 @@ class TwimlRunner:
         action = urljoin(doc_url, verb.get("action") or doc_url)
         params = {"Digits": digits, "FinishedOnKey": finished_on, "msg": "Gather End"}
         return _Next(action, verb.get("method", "POST").upper(), params)
+
+
+def say_s(text: str) -> float:
+    """How long text-to-speech takes to say text once, in seconds (at least 1)."""
+    cjk = sum(1 for char in text if "\u4e00" <= char <= "\u9fff")
+    return max(1.0, cjk / SAY_CJK_PER_S + (len(text) - cjk) / SAY_CHARS_PER_S)
 
 
 def _int(value: str | None, default: int) -> int:

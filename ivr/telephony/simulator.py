@@ -6,6 +6,8 @@ Twilio sends them. Who answers and what they press comes from a `Persona` per di
 
 Served (HTTP basic auth AccountSid:AuthToken, else 401 / 20003):
     POST   /2010-04-01/Accounts/{AC}/Calls.json                 create a call (201, queued)
+    GET    /2010-04-01/Accounts/{AC}/Calls.json                 list calls: To, From, Status,
+           StartTime[<>], EndTime[<>], PageSize, Page; Twilio's paging envelope (sim_list)
     GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json            the call resource
     POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings/{RE}.json
            Status=paused|in-progress|stopped [PauseBehavior=silence|skip]; {RE} may be
@@ -17,6 +19,11 @@ Served (HTTP basic auth AccountSid:AuthToken, else 401 / 20003):
     POST   /2010-04-01/Accounts/{AC}/Messages.json              send a text (201, queued or
            accepted); 400 with Twilio's code for a number that cannot get one (sim_messages)
     GET    /2010-04-01/Accounts/{AC}/Messages/{SM}.json         the message resource
+
+Faults for tests: `fail_creates` makes the next creates answer 429 unprocessed, or be processed
+(the callee IS rung) and then answered 500 or not answered in time; `stop_serving` and
+`serve_again` take the REST API (and nothing else) away and bring it back on the same port.
+`queue_time_ms` is reported on every call, as Twilio reports its CPS queue.
 
 Time is simulated: fields such as Timestamp are `clock()` at the call's start plus computed
 offsets (ringing, prompts, gathers); nothing sleeps. A recording paused through the REST API is
@@ -48,10 +55,7 @@ from werkzeug.wrappers import Request, Response
 
 from ivr.telephony.sim_call_run import CallRun
 from ivr.telephony.sim_calls import (
-    PAUSE_BEHAVIORS,
-    RECORDING_STATUSES,
     Exchange,
-    LiveRecording,
     Persona,
     RecordingUpdate,
     SimCall,
@@ -62,12 +66,10 @@ from ivr.telephony.sim_format import (
     Json,
     error_response,
     json_response,
-    national_format,
     new_sid,
     not_found,
-    rfc2822,
 )
-from ivr.telephony.sim_media import recording_wav
+from ivr.telephony.sim_list import ListQueryError, call_resource, page_of, select_calls
 from ivr.telephony.sim_messages import (
     MessageRun,
     SimMessage,
@@ -75,6 +77,7 @@ from ivr.telephony.sim_messages import (
     new_message,
     refusal,
 )
+from ivr.telephony.sim_recordings import RecordingEndpoints
 
 __all__ = [
     "Exchange",
@@ -88,10 +91,13 @@ __all__ = [
 
 ACCOUNT = f"/{API_VERSION}/Accounts/<account>"
 PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
+# throttle: 429, nothing done. error-after-create / timeout-after-create: the call is placed (the
+# callee is rung), then the answer is a 500, or comes only after the client has stopped waiting.
+CREATE_FAULTS = ("throttle", "error-after-create", "timeout-after-create")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
-class Simulator:
+class Simulator(RecordingEndpoints):
     """A Twilio stand-in on 127.0.0.1 that places simulated calls on worker threads."""
 
     def __init__(
@@ -106,6 +112,7 @@ class Simulator:
         reorder_rate: float = 0.0,
         media_not_ready: int = 0,
         seed: int = 0,
+        queue_time_ms: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -115,6 +122,7 @@ class Simulator:
         self.duplicate_rate = duplicate_rate
         self.reorder_rate = reorder_rate
         self.media_not_ready = media_not_ready
+        self.queue_time_ms = queue_time_ms
         self.calls: list[SimCall] = []
         self.messages: list[SimMessage] = []
         self.stored_recordings: dict[str, SimRecording] = {}
@@ -129,12 +137,14 @@ class Simulator:
         self._attempts: dict[str, int] = {}
         self._futures: dict[str, Future[None]] = {}
         self._runs: dict[str, CallRun] = {}
+        self._create_faults: list[tuple[str, float]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._urls = Map(
             [
                 Rule(f"{ACCOUNT}/Calls.json", endpoint="create_call", methods=["POST"]),
+                Rule(f"{ACCOUNT}/Calls.json", endpoint="list_calls", methods=["GET"]),
                 Rule(f"{ACCOUNT}/Calls/<sid>.json", endpoint="fetch_call", methods=["GET"]),
                 Rule(
                     f"{ACCOUNT}/Calls/<call_sid>/Recordings/<sid>.json",
@@ -161,8 +171,11 @@ class Simulator:
     def start(self) -> None:
         """Serve HTTP on a daemon thread and open the call workers."""
         self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="twilio-sim-call")
+        self._serve(self._port)
+
+    def _serve(self, port: int) -> None:
         self._server = make_server(
-            self._host, self._port, self._wsgi, threaded=True, request_handler=_QuietHandler
+            self._host, port, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -172,13 +185,43 @@ class Simulator:
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop serving; calls not yet started are canceled."""
+    def _close_server(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def stop_serving(self) -> int:
+        """Take the REST API away (connections are refused); calls in progress go on.
+
+        Returns the port, which serve_again binds again.
+        """
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        port = self._server.server_port
+        self._close_server()
+        self._port = port
+        return port
+
+    def serve_again(self) -> None:
+        """Serve the REST API again on the port it had before stop_serving."""
+        self._serve(self._port)
+
+    def fail_creates(self, fault: str, count: int = 1, *, hold_s: float = 2.0) -> None:
+        """Make the next `count` call creates fail with `fault` (one of CREATE_FAULTS).
+
+        hold_s: how long a timeout-after-create keeps its answer back (longer than the
+        client's read timeout, so that the client gives up first).
+        """
+        if fault not in CREATE_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(CREATE_FAULTS)}")
+        with self._lock:
+            self._create_faults.extend([(fault, hold_s)] * count)
+
+    def stop(self) -> None:
+        """Stop serving; calls not yet started are canceled."""
+        self._close_server()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
@@ -291,6 +334,21 @@ class Simulator:
             return error_response(400, 21626, f"Invalid 'StatusCallbackEvent': {' '.join(bad)}")
         if not E164.match(to) or self.personas(to).invalid_number:
             return error_response(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        with self._lock:
+            fault, hold_s = self._create_faults.pop(0) if self._create_faults else ("", 0.0)
+        if fault == "throttle":
+            return error_response(429, 20429, "Too Many Requests")
+        response = self._place(form, to, from_)
+        if fault == "error-after-create":
+            # The call exists and rings; only its answer is lost (Twilio's ambiguous 500).
+            return error_response(500, 20500, "Internal Server Error")
+        if fault == "timeout-after-create":
+            time.sleep(hold_s)
+        return response
+
+    def _place(self, form: Any, to: str, from_: str) -> Response:
+        """Create the call and hand it to a worker; the 201 answer."""
+        assert self._executor is not None
         persona = self.personas(to)
         created_at = self.now()
         with self._lock:
@@ -335,134 +393,24 @@ class Simulator:
         except KeyError:
             return not_found(request)
 
+    def _list_calls(self, request: Request) -> Response:
+        with self._lock:
+            calls = list(self.calls)
+        try:
+            chosen = select_calls(calls, request.args)
+            payload = page_of(self.account_sid, chosen, request.args, self.queue_time_ms)
+        except ListQueryError as exc:
+            return error_response(400, 20001, str(exc))
+        return json_response(200, payload)
+
     def _fetch_call(self, request: Request, sid: str) -> Response:
         try:
             return json_response(200, self._call_resource(self.call(sid)))
         except KeyError:
             return not_found(request)
 
-    def _update_call_recording(self, request: Request, call_sid: str, sid: str) -> Response:
-        status = request.form.get("Status", "")
-        behavior = request.form.get("PauseBehavior") or "silence"  # Twilio's default
-        if status not in RECORDING_STATUSES:
-            return error_response(400, 20001, f"Invalid Status: {status!r}")
-        if behavior not in PAUSE_BEHAVIORS:
-            return error_response(400, 20001, f"Invalid PauseBehavior: {behavior!r}")
-        with self._lock:
-            run = self._runs.get(call_sid)
-        # Outside self._lock: the call's own lock is enough, and other calls go on meanwhile.
-        live = run.update_recording(sid, status, behavior) if run is not None else None
-        if run is None or live is None:
-            return not_found(request)
-        return json_response(200, self._live_recording_resource(run, live))
-
-    def _live_recording_resource(self, run: CallRun, live: LiveRecording) -> Json:
-        call = run.call
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}/Recordings/{live.sid}"
-        answered_at = run.answered_at()
-        return {
-            "sid": live.sid,
-            "account_sid": self.account_sid,
-            "api_version": API_VERSION,
-            "call_sid": call.sid,
-            "conference_sid": None,
-            "date_created": rfc2822(answered_at),
-            "date_updated": rfc2822(answered_at),
-            "start_time": rfc2822(answered_at),
-            "duration": "-1",  # still recording
-            "channels": 2 if call.params.get("RecordingChannels") == "dual" else 1,
-            "source": "OutboundAPI",
-            "status": live.status,
-            "error_code": None,
-            "price": None,
-            "price_unit": "USD",
-            "encryption_details": None,
-            "track": "both",
-            "uri": f"{uri}.json",
-        }
-
     def _call_resource(self, call: SimCall) -> Json:
-        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}"
-        ended = call.done.is_set()
-        return {
-            "sid": call.sid,
-            "account_sid": self.account_sid,
-            "api_version": API_VERSION,
-            "to": call.to,
-            "to_formatted": national_format(call.to),
-            "from": call.from_,
-            "from_formatted": national_format(call.from_),
-            "status": call.status,
-            "direction": "outbound-api",
-            "date_created": rfc2822(call.created_at),
-            "date_updated": rfc2822(call.ended_at or call.started_at or call.created_at),
-            "start_time": rfc2822(call.started_at) if call.started_at else None,
-            "end_time": rfc2822(call.ended_at) if ended and call.ended_at else None,
-            "duration": str(call.duration_s) if ended else None,
-            "answered_by": call.answered_by,
-            "price": None,
-            "price_unit": "USD",
-            "caller_name": None,
-            "forwarded_from": None,
-            "group_sid": None,
-            "parent_call_sid": None,
-            "phone_number_sid": None,
-            "queue_time": "0",
-            "trunk_sid": None,
-            "annotation": None,
-            "uri": f"{base}.json",
-            "subresource_uris": {
-                "recordings": f"{base}/Recordings.json",
-                "notifications": f"{base}/Notifications.json",
-                "events": f"{base}/Events.json",
-            },
-        }
-
-    def _recording(self, request: Request, name: str) -> Response:
-        sid, _, extension = name.partition(".")
-        with self._lock:
-            recording = self.stored_recordings.get(sid)
-            if recording is not None and request.method == "GET" and extension != "json":
-                recording.media_requests += 1
-        if recording is None:
-            return not_found(request)
-        if request.method == "DELETE":
-            with self._lock:
-                del self.stored_recordings[sid]
-                self.deleted_recordings.append(sid)
-            return Response(status=204)
-        if extension == "json":
-            return json_response(200, self._recording_resource(recording))
-        if recording.media_requests <= self.media_not_ready:
-            return not_found(request)  # Twilio's media can 404 briefly after the callback
-        if extension not in ("", "wav"):
-            return error_response(415, 20415, f"Unsupported media format: .{extension}")
-        body = recording_wav(recording.span_s, channels=recording.channels, paused=recording.paused)
-        return Response(body, status=200, mimetype="audio/x-wav")
-
-    def _recording_resource(self, recording: SimRecording) -> Json:
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
-        return {
-            "sid": recording.sid,
-            "account_sid": self.account_sid,
-            "api_version": API_VERSION,
-            "call_sid": recording.call_sid,
-            "conference_sid": None,
-            "date_created": rfc2822(recording.created_at),
-            "date_updated": rfc2822(recording.created_at),
-            "start_time": rfc2822(recording.started_at),
-            "duration": str(recording.duration_s),
-            "channels": recording.channels,
-            "source": "OutboundAPI",
-            "status": "completed",
-            "error_code": None,
-            "price": None,
-            "price_unit": "USD",
-            "encryption_details": None,
-            "media_url": f"{self.base_url}{uri}",
-            "uri": f"{uri}.json",
-            "subresource_uris": {"transcriptions": f"{uri}/Transcriptions.json"},
-        }
+        return call_resource(self.account_sid, call, self.queue_time_ms)
 
 
 class _QuietHandler(WSGIRequestHandler):

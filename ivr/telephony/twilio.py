@@ -1,58 +1,67 @@
 """Twilio adapter for the telephony port: the one place Twilio's failures become TelephonyError.
 
 Any endpoint that speaks Twilio's 2010-04-01 REST API works (a local simulator, SignalWire,
-Somleng, ...): point ``api_base_url`` at it.
+Telnyx TeXML, Somleng, ...): point ``api_base_url`` at it.
+
+Retries, by what is safe: a 429 is never processed, so any request (a create included) is
+repeated after an exponential backoff with full jitter, a bounded number of times. A GET is
+always safe, so it is also repeated after a 5xx or a lost connection. A create that got a 5xx or
+lost its answer after sending is never repeated: it is reported maybe_placed, for find_call.
+Every HTTP request (creates, GETs, media, deletes, recording updates) takes one of
+``max_in_flight`` slots first, since Twilio answers 429 to too many concurrent requests.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
+from typing import TypeVar
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from ivr.privacy import redact_phones
 from ivr.telephony.port import (
     CallRequest,
     PlacedCall,
+    ProviderCall,
     RecordingNotLiveError,
     SentMessage,
     SmsRequest,
     TelephonyError,
 )
+from ivr.telephony.twilio_calls import list_queries, parse_call, parse_queue_time, pick_call
+from ivr.telephony.twilio_errors import (
+    CALL,
+    MESSAGE,
+    TWILIO_ERRORS,
+    Kind,
+    TwilioError,
+    full_jitter,
+    is_429,
+    nothing_sent,
+    twilio_error,
+)
+from ivr.telephony.twilio_http import CappedHttpClient, RestSession
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Codes that mean this number cannot be called as given, so retrying the attempt changes nothing:
-# 21211 invalid 'To' number, 21214 'To' cannot be reached, 21215 geo permissions forbid the
-# destination, 21216 number blocked by Twilio, 21217 number does not appear valid, 21401 invalid
-# phone number, 21610 recipient unsubscribed, 13223 not E.164, 13224 not a callable number.
-PERMANENT_NUMBER_CODES = frozenset({13223, 13224, 21211, 21214, 21215, 21216, 21217, 21401, 21610})
-
-# Codes that mean this number can never get a text message from us, so the SMS fallback should
-# move on to the next channel (checked against twilio.com/docs/api/errors/<code>): 21211 invalid
-# 'To' number, 21610 the recipient replied STOP (blocked until they send START), 21614 'To' is
-# not a valid mobile number (a landline, say), 21635 'To' is a landline where Twilio does not try.
-# Not here: 21401, 21606 and kin are about our own sender, which no retry of this case can fix.
-PERMANENT_SMS_CODES = frozenset({21211, 21610, 21614, 21635})
+API_VERSION = "2010-04-01"
 # A From that starts with this is a Messaging Service, sent as MessagingServiceSid.
 MESSAGING_SERVICE_PREFIX = "MG"
 
-TOO_MANY_REQUESTS = 429
-TOO_MANY_REQUESTS_CODE = 20429
-BACKOFF_429_BASE_S = 1.0  # 1, 2, 4, 8 s with the default four retries
-DOWNLOAD_RETRIES = 2
-DOWNLOAD_BACKOFF_BASE_S = 0.5
+BACKOFF_429_BASE_S = 1.0  # ceilings of 1, 2, 4, 8 s with the default four retries
+QUEUE_TIME_WARNING_S = 1.0  # a queued call may start after its calling window has closed
+LIST_PAGE_SIZE = 50
+MAX_LIST_PAGES = 10  # calls to one number from one caller id since one day: a few, not pages
 
 # Recording updates are made from inside a webhook handler, and Twilio waits 15 s for a webhook's
-# answer by default: two retries (1 + 2 s of backoff) still leave time to answer it.
+# answer by default: two retries (ceilings of 1 + 2 s) still leave time to answer it.
 RECORDING_UPDATE_429_RETRIES = 2
 # The call's active recording, whatever its sid (Twilio's documented alias).
 CURRENT_RECORDING = "Twilio.CURRENT"
@@ -61,24 +70,6 @@ CALL_NOT_IN_PROGRESS_CODE = 21220
 
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 RECORDING_EVENTS = ("completed", "absent")
-
-_TwilioError: TypeAlias = TwilioRestException | TwilioServiceException
-_TWILIO_ERRORS = (TwilioRestException, TwilioServiceException)
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """How errors name one kind of create (a call or a message)."""
-
-    noun: str
-    done: str  # "placed" / "sent"
-    refused: str  # "call this number"
-    failed: str  # "place the call"
-    permanent_codes: frozenset[int]
-
-
-_CALL = _Kind("call", "placed", "call this number", "place the call", PERMANENT_NUMBER_CODES)
-_MESSAGE = _Kind("message", "sent", "text this number", "send the message", PERMANENT_SMS_CODES)
 
 
 class TwilioTelephony:
@@ -93,29 +84,39 @@ class TwilioTelephony:
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
         max_429_retries: int = 4,
+        max_in_flight: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] = full_jitter,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("connect_timeout and read_timeout must be positive")
         if max_429_retries < 0:
             raise ValueError("max_429_retries must be zero or more")
-        self._auth = (account_sid, auth_token)
-        self._timeout = (connect_timeout, read_timeout)
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        timeout = (connect_timeout, read_timeout)
         self._max_429_retries = max_429_retries
-        self._sleep = sleep
+        self._base_url = api_base_url.rstrip("/")
+        self._calls_url = f"{self._base_url}/{API_VERSION}/Accounts/{account_sid}/Calls"
+        # One cap for the library's requests and ours: it is the account's concurrency we spare.
+        slots = threading.BoundedSemaphore(max_in_flight)
+        self._http = RestSession(
+            auth=(account_sid, auth_token), timeout=timeout, slots=slots, sleep=sleep, jitter=jitter
+        )
 
-        http_client = TwilioHttpClient(timeout=read_timeout)
+        http_client = CappedHttpClient(slots, timeout=read_timeout)
         # The library's default is no timeout at all, and its constructor takes a single number
         # (it compares it with 0). requests wants (connect, read): a short connect timeout is what
         # tells "never sent" from "sent, answer lost", so set the pair after construction.
-        http_client.timeout = self._timeout
+        http_client.timeout = timeout
         self._client = Client(account_sid, auth_token, http_client=http_client)
         # api_base_url is the whole truth: TWILIO_EDGE / TWILIO_REGION in the environment would
         # otherwise make the client rewrite its host (127.0.0.1 becomes 127.dublin.ie1.0.1).
         self._client.edge = None
         self._client.region = None
-        self._client.api.base_url = api_base_url.rstrip("/")
-        self._session = requests.Session()
+        self._client.api.base_url = self._base_url
+
+    # -- calls ----------------------------------------------------------------------------------
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask Twilio to place the call; raise TelephonyError, never naming the number."""
@@ -135,17 +136,79 @@ class TwilioTelephony:
                 recording_status_callback=request.recording_callback_url,
                 recording_status_callback_method="POST",
                 recording_status_callback_event=list(RECORDING_EVENTS),
-                machine_detection="Enable",
+                # DetectMessageEnd waits for the greeting's beep, so a message said after it
+                # lands on the voicemail; Enable tells sooner, for a plain hang-up.
+                machine_detection="DetectMessageEnd" if request.detect_message_end else "Enable",
                 async_amd="true",
                 async_amd_status_callback=request.amd_callback_url,
                 async_amd_status_callback_method="POST",
                 timeout=request.ring_timeout_s,
                 time_limit=request.time_limit_s,
             ),
-            _CALL,
+            CALL,
             (request.to, request.from_),
         )
-        return PlacedCall(call_sid=str(call.sid), status=str(call.status or "queued"))
+        queue_time_s = parse_queue_time(getattr(call, "queue_time", None))
+        if queue_time_s is not None and queue_time_s > QUEUE_TIME_WARNING_S:
+            # Over the account's calls-per-second rate Twilio queues rather than refuses: this
+            # call rings later than planned, perhaps after its calling window has closed.
+            log.warning(
+                "call queued by the provider for %.1f s",
+                queue_time_s,
+                extra={
+                    "action": "call.queued_long",
+                    "attempt_id": request.attempt_id,
+                    "queue_time_s": queue_time_s,
+                },
+            )
+        return PlacedCall(
+            call_sid=str(call.sid),
+            status=str(call.status or "queued"),
+            queue_time_s=queue_time_s,
+        )
+
+    def find_call(
+        self, request: CallRequest, since: datetime, *, taken: Collection[str] = ()
+    ) -> ProviderCall | None:
+        """The call this request created at or after since (by To, From, date_created), or None.
+
+        Calls in `taken` are other attempts' calls to the same number, never this one's.
+        """
+        if since.tzinfo is None:
+            raise ValueError("since must be an aware datetime")
+        found: list[ProviderCall] = []
+        for query in list_queries(request.to, request.from_, since):
+            found.extend(self._list_calls(query, attempt_id=request.attempt_id))
+        return pick_call(found, since, taken=taken)
+
+    def fetch_call(self, call_sid: str) -> ProviderCall:
+        """The call as Twilio knows it now; TelephonyError(http_status=404) if it does not exist."""
+        url = f"{self._calls_url}/{call_sid}.json"
+        payload = self._http.get_json(url, {}, f"fetch call {call_sid}")
+        try:
+            return parse_call(payload)
+        except ValueError as exc:
+            raise TelephonyError(
+                f"Twilio's answer for call {call_sid} is not a call: {exc}"
+            ) from None
+
+    def _list_calls(self, query: Mapping[str, str], *, attempt_id: int) -> list[ProviderCall]:
+        """Every call the list endpoint returns for this query, following next_page_uri."""
+        params = {**query, "PageSize": str(LIST_PAGE_SIZE)}
+        action = f"list the calls of attempt {attempt_id}"
+        calls: list[ProviderCall] = []
+        pages = self._http.get_pages(
+            self._base_url, f"{self._calls_url}.json", params, action, MAX_LIST_PAGES
+        )
+        for page in pages:
+            for resource in page.get("calls") or []:
+                try:
+                    calls.append(parse_call(resource))
+                except ValueError:
+                    continue  # a record we cannot date cannot be matched; the others still can
+        return calls
+
+    # -- messages -------------------------------------------------------------------------------
 
     def send_sms(self, request: SmsRequest) -> SentMessage:
         """Ask Twilio to send a text message; raise TelephonyError, never naming the number."""
@@ -161,23 +224,25 @@ class TwilioTelephony:
             lambda: self._client.messages.create(
                 to=request.to, body=request.body, **sender, **callback
             ),
-            _MESSAGE,
+            MESSAGE,
             (request.to, request.from_),
         )
         return SentMessage(message_sid=str(message.sid), status=str(message.status or "queued"))
 
-    def _create(self, send: Callable[[], T], kind: _Kind, numbers: tuple[str, ...]) -> T:
+    def _create(self, send: Callable[[], T], kind: Kind, numbers: tuple[str, ...]) -> T:
         """Run a create (429s retried) and map every failure to TelephonyError."""
         noun = kind.noun
         try:
             created = self._retry_429(send)
-        except _TWILIO_ERRORS as exc:
+        except TWILIO_ERRORS as exc:
             # `from None`: the library's exception carries Twilio's message, number included.
             raise self._create_error(exc, kind, numbers) from None
         except requests.RequestException as exc:
-            if _nothing_sent(exc):
+            if nothing_sent(exc):
+                # Safe to send again later; many in a row mean the provider is down.
                 raise TelephonyError(
-                    f"Twilio could not be reached, nothing was sent ({type(exc).__name__})"
+                    f"Twilio could not be reached, nothing was sent ({type(exc).__name__})",
+                    unavailable=True,
                 ) from exc
             # The request left: Twilio may have created it and the answer got lost.
             raise TelephonyError(
@@ -199,10 +264,29 @@ class TwilioTelephony:
             )
         return created
 
+    def _create_error(self, exc: TwilioError, kind: Kind, numbers: Iterable[str]) -> TelephonyError:
+        """Map a refused create to TelephonyError: bad number, throttled, maybe done or other."""
+        if exc.code in kind.permanent_codes:
+            return twilio_error(exc, kind.refused, numbers, permanent=True)
+        if is_429(exc):
+            tries = self._max_429_retries + 1
+            return TelephonyError(
+                f"Twilio answered 429 (too many requests) {tries} times; "
+                f"no {kind.noun} was {kind.done}",
+                code=exc.code,
+                http_status=exc.status,
+            )
+        if exc.status >= 500:
+            # Do not retry: Twilio may have created it (rung the person, sent the text) first.
+            return twilio_error(exc, kind.failed, numbers, maybe_placed=True)
+        return twilio_error(exc, kind.failed, numbers)
+
+    # -- recordings -----------------------------------------------------------------------------
+
     def download_recording(self, media_url: str) -> tuple[bytes, str]:
         """Return the recording as WAV bytes and its content type; 404 means not ready yet."""
         url = _wav_url(media_url)
-        response = self._get(url)
+        response = self._http.get_media(url)
         status = response.status_code
         if status == 404:
             raise TelephonyError(
@@ -226,13 +310,14 @@ class TwilioTelephony:
         """Delete Twilio's copy of a recording; one already gone (404) counts as deleted."""
         try:
             self._retry_429(lambda: self._client.recordings(recording_sid).delete())
-        except _TWILIO_ERRORS as exc:
+        except TWILIO_ERRORS as exc:
             if exc.status == 404:
                 return
-            raise _twilio_error(exc, f"delete recording {recording_sid}", ()) from None
+            raise twilio_error(exc, f"delete recording {recording_sid}", ()) from None
         except requests.RequestException as exc:
             raise TelephonyError(
-                f"could not delete recording {recording_sid} ({type(exc).__name__})"
+                f"could not delete recording {recording_sid} ({type(exc).__name__})",
+                unavailable=nothing_sent(exc),
             ) from exc
 
     def pause_recording(self, call_sid: str) -> None:
@@ -254,102 +339,22 @@ class TwilioTelephony:
                 lambda: recording.update(status=status, **fields),
                 retries=min(self._max_429_retries, RECORDING_UPDATE_429_RETRIES),
             )
-        except _TWILIO_ERRORS as exc:
+        except TWILIO_ERRORS as exc:
             if exc.status == 404 or exc.code == CALL_NOT_IN_PROGRESS_CODE:
-                error = _twilio_error(exc, action, ())
+                error = twilio_error(exc, action, ())
                 raise RecordingNotLiveError(
                     str(error), code=exc.code, http_status=exc.status
                 ) from None
-            raise _twilio_error(exc, action, ()) from None
+            raise twilio_error(exc, action, ()) from None
         except requests.RequestException as exc:
             raise TelephonyError(f"could not {action} ({type(exc).__name__})") from exc
         except json.JSONDecodeError:
             raise TelephonyError(f"could not {action}: the answer is not JSON") from None
 
     def _retry_429(self, send: Callable[[], T], *, retries: int | None = None) -> T:
-        """Run a REST request, retrying Twilio's 429 with exponential backoff."""
-        # A 429 is refused before any processing, so even a create is safe to repeat.
+        """Run a library request, retrying Twilio's 429 (backoff with full jitter)."""
         limit = self._max_429_retries if retries is None else retries
-        attempt = 0
-        while True:
-            try:
-                return send()
-            except _TWILIO_ERRORS as exc:
-                if not _is_429(exc) or attempt >= limit:
-                    raise
-            self._sleep(BACKOFF_429_BASE_S * 2**attempt)
-            attempt += 1
-
-    def _create_error(
-        self, exc: _TwilioError, kind: _Kind, numbers: Iterable[str]
-    ) -> TelephonyError:
-        """Map a refused create to TelephonyError: bad number, throttled, maybe done or other."""
-        if exc.code in kind.permanent_codes:
-            return _twilio_error(exc, kind.refused, numbers, permanent=True)
-        if _is_429(exc):
-            tries = self._max_429_retries + 1
-            return TelephonyError(
-                f"Twilio answered 429 (too many requests) {tries} times; "
-                f"no {kind.noun} was {kind.done}",
-                code=exc.code,
-                http_status=exc.status,
-            )
-        if exc.status >= 500:
-            # Do not retry: Twilio may have created it (rung the person, sent the text) first.
-            return _twilio_error(exc, kind.failed, numbers, maybe_placed=True)
-        return _twilio_error(exc, kind.failed, numbers)
-
-    def _get(self, url: str) -> requests.Response:
-        """GET with the account's credentials, retrying connection failures (GET is safe)."""
-        attempt = 0
-        while True:
-            try:
-                # requests drops the Authorization header if the media redirects to another host.
-                return self._session.get(url, auth=self._auth, timeout=self._timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= DOWNLOAD_RETRIES:
-                    raise TelephonyError(
-                        f"recording download failed after {attempt + 1} tries "
-                        f"({type(exc).__name__}): {url}"
-                    ) from exc
-            self._sleep(DOWNLOAD_BACKOFF_BASE_S * 2**attempt)
-            attempt += 1
-
-
-def _twilio_error(
-    exc: _TwilioError,
-    action: str,
-    numbers: Iterable[str],
-    *,
-    permanent: bool = False,
-    maybe_placed: bool = False,
-) -> TelephonyError:
-    """Build a TelephonyError from Twilio's error, with every phone number masked."""
-    detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
-    return TelephonyError(
-        f"Twilio refused to {action} (HTTP {exc.status}, code {exc.code}): "
-        f"{redact_phones(str(detail), numbers)}",
-        code=exc.code,
-        http_status=exc.status,
-        permanent=permanent,
-        maybe_placed=maybe_placed,
-    )
-
-
-def _is_429(exc: _TwilioError) -> bool:
-    """Tell whether Twilio refused the request as too many (never processed)."""
-    return bool(exc.status == TOO_MANY_REQUESTS or exc.code == TOO_MANY_REQUESTS_CODE)
-
-
-def _nothing_sent(exc: requests.RequestException) -> bool:
-    """Tell whether the request failed while connecting, so Twilio never saw it."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    # Refused connections and DNS failures arrive as ConnectionError(MaxRetryError(reason=
-    # NewConnectionError)), a ConnectTimeoutError subclass: urllib3's "server did not receive
-    # the request". A dropped connection after sending is a ProtocolError instead.
-    reason = exc.args[0] if exc.args else None
-    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, ConnectTimeoutError)
+        return self._http.retry_429(send, retries=limit, base_s=BACKOFF_429_BASE_S)
 
 
 def _wav_url(media_url: str) -> str:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from enum import StrEnum
 from typing import cast
 
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
 from ivr.flows.model import Input, Start
-from ivr.flows.twiml import hangup, render
-from ivr.models import Attempt, AttemptStatus, Recording, RecordingStatus
+from ivr.flows.twiml import hangup, machine_message, opening, render
+from ivr.models import Attempt, AttemptStatus, CallEvent, Recording, RecordingStatus
 from ivr.services import Services
+from ivr.telephony.port import is_machine
 from ivr.webhooks.context import prompt_context
 from ivr.webhooks.signature import is_signed, signed_url
 
@@ -123,11 +126,76 @@ def _now(svc: Services) -> datetime:
     return svc.clock()
 
 
+MACHINE_EVENTS = ("amd.hung_up", "amd.message_left")
+
+
+def _machine_reply(svc: Services, session: Session, attempt: Attempt, now: datetime) -> str:
+    """End a call an answering machine took: hang up, or leave the campaign's short message.
+
+    With async AMD the flow starts before the machine is told apart, and the AMD callback's answer
+    is not TwiML, so the call is ended by the answer to its next TwiML request (the first
+    Gather's action, which a machine reaches by timing out). The other way, a REST update of the
+    live call, would be a provider request from inside a webhook or a job polling for machines.
+    The neutral opening (see `choose_opening`) holds the flow until AMD has usually answered, so
+    that a machine is mostly ended before it hears the first prompt, which may name the contact.
+    """
+    config = svc.config(attempt.case.campaign)
+    leave = config.machine == "message"
+    seen = session.scalar(
+        select(CallEvent.id)
+        .where(CallEvent.attempt_id == attempt.id, CallEvent.kind.in_(MACHINE_EVENTS))
+        .limit(1)
+    )
+    if seen is None:  # a repeated request ends the call again but notes it once
+        kind = MACHINE_EVENTS[1] if leave else MACHINE_EVENTS[0]
+        session.add(CallEvent(attempt_id=attempt.id, at=now, kind=kind, detail=attempt.answered_by))
+        log.info("answering machine", extra={"action": kind, "attempt_id": attempt.id})
+    if leave:
+        return machine_message(config.organisation, attempt.language)
+    return hangup()
+
+
+class Opening(StrEnum):
+    """What a voice request is answered with."""
+
+    HOLD = "hold"  #: the neutral greeting, then the same URL again with held=1
+    MACHINE = "machine"  #: end the call as one a machine took (hang up, or the short message)
+    FLOW = "flow"  #: start the flow (a replay gets the step the flow is at)
+
+
+def choose_opening(answered_by: str | None, *, held: bool, started: bool) -> Opening:
+    """Decide what an answered call hears first, from what AMD has said so far."""
+    if is_machine(answered_by):
+        return Opening.MACHINE
+    if answered_by is None and not held and not started:
+        return Opening.HOLD
+    # A person, "unknown", or still no answer after the one hold: a person must not be kept
+    # waiting on a silent line, so the flow starts.
+    return Opening.FLOW
+
+
+def _hold(svc: Services, attempt: Attempt) -> str:
+    """The neutral greeting, then a redirect back to /voice marked held=1.
+
+    Async AMD runs from the answer while the voice URL is served; Twilio's defaults tell a person
+    after ~1.2 s of silence following their "hello?" and a machine after ~2.4 s of unbroken
+    speech, so usually within 3-4 s of the answer. One hold of the greeting and a 1 s pause
+    covers that without keeping a person waiting long, and it is bounded: the held request starts
+    the flow whatever AMD has (not) said. DetectMessageEnd reports a machine only at the beep, so
+    there the hold rarely catches one. Twilio signs the redirect with its query string, so the
+    URL is the absolute public one, built as every other callback URL is.
+    """
+    organisation = svc.config(attempt.case.campaign).organisation
+    redirect = svc.url(f"/twilio/voice?attempt={attempt.id}&held=1")
+    return opening(organisation, attempt.language, redirect)
+
+
 @bp.post("/voice")
 def voice() -> Response:
-    """The call was answered: start the flow (a replay gets the same first step)."""
+    """The call was answered: a neutral greeting until AMD has answered, then the flow."""
     svc = services()
     call_sid = _form("CallSid")
+    held = request.args.get("held") == "1"
     now = _now(svc)
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)
@@ -135,6 +203,12 @@ def voice() -> Response:
             return _twiml(hangup())
         if attempt.status.rank < AttemptStatus.IN_PROGRESS.rank:
             attempt.status = AttemptStatus.IN_PROGRESS
+        started = attempt.flow_state is not None
+        chosen = choose_opening(attempt.answered_by, held=held, started=started)
+        if chosen is Opening.MACHINE:
+            return _twiml(_machine_reply(svc, session, attempt, now))
+        if chosen is Opening.HOLD:  # writes nothing more: a repeated request holds again
+            return _twiml(_hold(svc, attempt))
         reply = apply_flow_event(session, svc, attempt, Start(), 0, now)
         body, attempt_id = _render(svc, attempt, reply), attempt.id
     return _answer(svc, attempt_id, call_sid, body, reply.recording)
@@ -152,6 +226,10 @@ def gather() -> Response:
         attempt = _load_attempt(session, call_sid)
         if attempt is None:
             return _twiml(hangup())
+        if not digits and is_machine(attempt.answered_by):
+            # Keys pressed mean a person, whatever AMD guessed: only silence ends the call. The
+            # flow takes no event, so settling counts the attempt as not reached.
+            return _twiml(_machine_reply(svc, session, attempt, now))
         reply = apply_flow_event(session, svc, attempt, Input(digits), step, now)
         if not reply.applied:
             log.info("replayed gather", extra={"action": "gather.replay", "attempt_id": attempt.id})

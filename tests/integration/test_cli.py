@@ -92,6 +92,16 @@ def test_bad_environment_is_reported_in_one_message(ivr: Any) -> None:
     assert "IVR_CPS" in result.output and "TWILIO_ACCOUNT_SID" in result.output
 
 
+def test_dialling_limits_are_read_and_checked(ivr: Any) -> None:
+    """The dialler's caps name their variables when malformed, and `dial --help` names them."""
+    result = ivr("db", "upgrade", IVR_MAX_CONCURRENT_CALLS="many", IVR_PROVIDER_MAX_IN_FLIGHT="0")
+    assert result.exit_code == 2
+    assert "IVR_MAX_CONCURRENT_CALLS" in result.output
+    assert "IVR_PROVIDER_MAX_IN_FLIGHT" in result.output
+    help_text = ivr("dial", "--help").output
+    assert "IVR_MAX_CONCURRENT_CALLS" in help_text and "IVR_PROVIDER_MAX_IN_FLIGHT" in help_text
+
+
 def test_campaign_options_are_checked_and_listed(ivr: Any, tmp_path: Path) -> None:
     ready(ivr, tmp_path, "")
     bad = ivr(

@@ -75,8 +75,12 @@ def test_the_campaign_speaks_its_own_flow(
         attempt_id = attempt.id
     write(tmp_path, "changed later: not the campaign's business")
     client = create_app(services.settings, services=services).test_client()
-    answer = signed_post(
+    opening = signed_post(
         client, f"/twilio/voice?attempt={attempt_id}", {"CallSid": "CA" + "c1" * 16}
+    )
+    assert "rate the care" not in opening.get_data(as_text=True)  # neutral until AMD answers
+    answer = signed_post(
+        client, f"/twilio/voice?attempt={attempt_id}&held=1", {"CallSid": "CA" + "c1" * 16}
     )
     assert answer.status_code == 200
     assert "rate the care 1 to 5" in answer.get_data(as_text=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.models import (
     Attempt,
     AttemptStatus,
+    Campaign,
     CampaignStatus,
     Case,
     CaseOutcome,
@@ -25,42 +26,13 @@ from ivr.models import (
     Escalation,
 )
 from ivr.services import Services
-from ivr.telephony.twilio import TwilioTelephony
-from scheduler.dispatcher import STALE_AFTER, dispatch_once
+from scheduler.dispatcher import dispatch_once
+from scheduler.reconcile import GIVE_UP_AFTER, STALE_AFTER, UNCERTAIN_AFTER
 from tests import factories
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, FakeClock
+from tests.conftest import ACCOUNT_SID, PUBLIC_BASE_URL, FakeClock
+from tests.integration.conftest import API, CALLS_URL, DISCHARGED, IN_WINDOW, NoWait
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
-
-API = "http://127.0.0.1:9"  # never reached: `responses` answers every request
-CALLS_URL = f"{API}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
-# 2030-01-07 is a Monday; 01:00 UTC is 09:00 in Asia/Shanghai, inside the 08:00-11:00 window.
-IN_WINDOW = datetime(2030, 1, 7, 1, 0, tzinfo=UTC)
-DISCHARGED = date(2029, 12, 31)  # offset 7d: first call from 2030-01-07 08:00 local
-
-
-class NoWait:
-    def __init__(self) -> None:
-        self.waits = 0
-
-    def wait(self) -> None:
-        self.waits += 1
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
-@pytest.fixture
-def dialling(services: Services, clock: FakeClock) -> Services:
-    clock.now = IN_WINDOW
-    services.telephony = TwilioTelephony(
-        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=API, sleep=lambda _: None
-    )
-    return services
-
 
 _sids = (f"CA{n:032x}" for n in itertools.count(1))
 
@@ -71,10 +43,12 @@ def accept(request: Any) -> tuple[int, dict[str, str], str]:
     return 201, {}, json.dumps({"sid": next(_sids), "status": "queued"})
 
 
-def add_cases(sessions: sessionmaker[Session], now: datetime, count: int = 1, **kw: Any) -> None:
+def add_cases(
+    sessions: sessionmaker[Session], now: datetime, count: int = 1, *, first: int = 0, **kw: Any
+) -> None:
     with sessions.begin() as session:
         campaign = factories.campaign(session, now, **kw)
-        for n in range(count):
+        for n in range(first, first + count):
             factories.case(
                 session,
                 campaign,
@@ -198,28 +172,36 @@ def test_invalid_number_closes_the_case_as_wrong_number(
         assert session.scalars(select(Escalation.reason)).all() == ["wrong_number"]
 
 
-def test_provider_unreachable_retries_after_the_spacing(
-    dialling: Services, sessions: sessionmaker[Session], mocked: responses.RequestsMock
-) -> None:
-    mocked.add(responses.POST, CALLS_URL, body=requests.ConnectTimeout("nothing sent"))
-    add_cases(sessions, IN_WINDOW)
-    report = dispatch_once(dialling, NoWait())
-    assert report.failed == 1
-    case = one_case(sessions)
-    assert case.status is CaseStatus.PENDING
-    # 09:00 + 2 h is 11:00, where the morning window ends: the afternoon window opens at 14:00.
-    assert case.next_call_at == datetime(2030, 1, 7, 6, 0, tzinfo=UTC)
-    assert case.attempts[0].status is AttemptStatus.ERROR
-    assert not case.attempts[0].error_permanent
+def call_resource(sid: str, status: str, created: datetime, **extra: Any) -> dict[str, Any]:
+    """A Call resource as Twilio's REST API returns it (dates in RFC 2822)."""
+    return {
+        "sid": sid,
+        "status": status,
+        "to": factories.FICTIONAL_PHONES[0],
+        "from": "+15005550006",
+        "date_created": format_datetime(created),
+        "start_time": None,
+        "end_time": None,
+        "duration": None,
+        "answered_by": None,
+        **extra,
+    }
 
 
-def test_lost_create_answer_is_left_to_callbacks_then_swept(
+def calls_page(*calls: dict[str, Any]) -> dict[str, Any]:
+    """One page of Twilio's call list, the last one."""
+    return {"calls": list(calls), "page": 0, "page_size": 50, "next_page_uri": None}
+
+
+def test_lost_create_answer_holds_the_case_until_the_provider_is_asked(
     dialling: Services,
     sessions: sessionmaker[Session],
     clock: FakeClock,
     mocked: responses.RequestsMock,
 ) -> None:
+    """A create lost in transit: the case is not dialled again until the call list says no call."""
     mocked.add(responses.POST, CALLS_URL, body=requests.ReadTimeout("lost"))
+    mocked.add(responses.GET, CALLS_URL, json=calls_page())
     add_cases(sessions, IN_WINDOW)
     report = dispatch_once(dialling, NoWait())
     assert report.uncertain == 1
@@ -228,12 +210,130 @@ def test_lost_create_answer_is_left_to_callbacks_then_swept(
     assert case.status is CaseStatus.IN_CALL
     assert case.attempts[0].status is AttemptStatus.CREATED
 
+    clock.now += UNCERTAIN_AFTER - timedelta(seconds=10)
+    assert dispatch_once(dialling, NoWait()).swept == 0
+    assert not [c for c in mocked.calls if c.request.method == "GET"]
+    clock.now += timedelta(seconds=20)
+    assert dispatch_once(dialling, NoWait()).swept == 1
+    case = one_case(sessions)
+    assert case.status is CaseStatus.PENDING and case.attempts[0].settled_at is not None
+    assert case.attempts[0].status is AttemptStatus.ERROR
+    lookups = [c.request for c in mocked.calls if c.request.method == "GET"]
+    assert lookups and all(
+        parse_qs(urlsplit(r.url).query)["To"] == [factories.FICTIONAL_PHONES[0]] for r in lookups
+    )
+
+
+def test_a_lost_create_that_did_ring_takes_the_providers_outcome_and_is_not_redialled(
+    dialling: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    """The create answered 500 but the call happened: the attempt gets that call and its end."""
+    mocked.add(responses.POST, CALLS_URL, status=500, json={"code": 20500, "message": "oops"})
+    sid = "CA" + "e" * 32
+    mocked.add(
+        responses.GET,
+        CALLS_URL,
+        json=calls_page(call_resource(sid, "no-answer", IN_WINDOW, duration="0")),
+    )
+    add_cases(sessions, IN_WINDOW)
+    assert dispatch_once(dialling, NoWait()).uncertain == 1
+    clock.now += UNCERTAIN_AFTER + timedelta(seconds=1)
+    report = dispatch_once(dialling, NoWait())
+    assert report.swept == 1
+    creates = [c for c in mocked.calls if c.request.method == "POST"]
+    assert len(creates) == 1  # the retry is planned for later: not dialled again in this pass
+    attempt = one_case(sessions).attempts[0]
+    assert (attempt.call_sid, attempt.status) == (sid, AttemptStatus.NO_ANSWER)
+    assert attempt.settled_at is not None
+
+
+def test_a_lost_create_never_takes_another_cases_call_to_the_same_number(
+    dialling: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    """Two cases share a phone; the first create is lost and never happened, the second rang.
+    The call list shows only the second case's call, created after the first attempt: it is not
+    the first attempt's call, which is settled as never created."""
+    with sessions.begin() as session:
+        campaign = factories.campaign(session, IN_WINDOW, daily_cap="none", weekly_cap="none")
+        factories.case(session, campaign, IN_WINDOW, ref="P-0001", anchor=DISCHARGED)
+    mocked.add(responses.POST, CALLS_URL, status=500, json={"code": 20500, "message": "oops"})
+    assert dispatch_once(dialling, NoWait()).uncertain == 1
+
+    clock.now += timedelta(seconds=5)
+    with sessions.begin() as session:
+        campaign = session.scalars(select(Campaign)).one()
+        factories.case(session, campaign, clock.now, ref="P-0002", anchor=DISCHARGED)
+    mocked.add_callback(responses.POST, CALLS_URL, callback=accept)
+    assert dispatch_once(dialling, NoWait()).placed == 1
+    with sessions() as session:
+        theirs = session.scalars(select(Attempt.call_sid).where(Attempt.call_sid.is_not(None)))
+        sid = theirs.one()
+    mocked.add(responses.GET, CALLS_URL, json=calls_page(call_resource(sid, "ringing", clock.now)))
+
+    clock.now += UNCERTAIN_AFTER
+    assert dispatch_once(dialling, NoWait()).swept == 1
+    with sessions() as session:
+        attempts = session.scalars(select(Attempt).order_by(Attempt.id)).all()
+        assert [(a.call_sid, a.status) for a in attempts] == [
+            (None, AttemptStatus.ERROR),
+            (sid, AttemptStatus.QUEUED),
+        ]
+
+
+def test_a_call_whose_final_callback_never_came_is_fetched_and_settled(
+    dialling: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    """After the time limit and a margin the provider is asked; its final status is applied."""
+    mocked.add_callback(responses.POST, CALLS_URL, callback=accept)
+    add_cases(sessions, IN_WINDOW)
+    dispatch_once(dialling, NoWait())
+    sid = one_case(sessions).attempts[0].call_sid
+    assert sid is not None
+    mocked.add(
+        responses.GET,
+        f"{API}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json",
+        json=call_resource(sid, "busy", IN_WINDOW),
+    )
     clock.now += STALE_AFTER - timedelta(minutes=1)
     assert dispatch_once(dialling, NoWait()).swept == 0
     clock.now += timedelta(minutes=2)
     assert dispatch_once(dialling, NoWait()).swept == 1
-    case = one_case(sessions)
-    assert case.status is CaseStatus.PENDING and case.attempts[0].settled_at is not None
+    attempt = one_case(sessions).attempts[0]
+    assert attempt.status is AttemptStatus.BUSY and attempt.settled_at is not None
+
+
+def test_a_call_the_provider_cannot_tell_about_waits_then_gives_up(
+    dialling: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    """Provider down while reconciling: the attempt waits; after a day it is settled as an error."""
+    mocked.add_callback(responses.POST, CALLS_URL, callback=accept)
+    add_cases(sessions, IN_WINDOW)
+    dispatch_once(dialling, NoWait())
+    sid = one_case(sessions).attempts[0].call_sid
+    mocked.add(
+        responses.GET,
+        f"{API}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json",
+        status=503,
+        json={"code": 20503, "message": "unavailable"},
+    )
+    clock.now += STALE_AFTER + timedelta(minutes=1)
+    assert dispatch_once(dialling, NoWait()).swept == 0
+    assert one_case(sessions).status is CaseStatus.IN_CALL
+    clock.now = IN_WINDOW + GIVE_UP_AFTER + timedelta(minutes=1)
+    assert dispatch_once(dialling, NoWait()).swept == 1
+    assert one_case(sessions).attempts[0].status is AttemptStatus.ERROR
 
 
 def test_a_case_is_dialled_once_per_due_time(

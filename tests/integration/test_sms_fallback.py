@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.attempts import record_status
 from ivr.campaigns.service import create_campaign
-from ivr.models import Attempt, AttemptStatus, CallEvent, Case, CaseOutcome, CaseStatus
+from ivr.consent.dnc import add_number
+from ivr.models import Attempt, AttemptStatus, CallEvent, Case, CaseOutcome, CaseStatus, DncSource
 from ivr.services import Services
 from ivr.telephony.twilio import TwilioTelephony
 from scheduler.dispatcher import dispatch_once
@@ -101,6 +102,22 @@ def test_unreachable_care_contact_is_texted_once(
     assert form["To"] == [factories.FICTIONAL_PHONES[0]] and form["From"] == [FROM_NUMBER]
     assert "未能接通" in form["Body"][0]
     assert events(sessions) == [("sms.sent", "SM" + "1" * 32)]
+
+
+def test_a_number_put_on_the_do_not_call_list_gets_no_text(
+    texting: Services,
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    mocked: responses.RequestsMock,
+) -> None:
+    """Listed after the last call but before the text leaves: the text is withheld."""
+    case_id = last_call_unanswered(sessions, texting, clock, "care-insurance")
+    with sessions.begin() as session:
+        phone = session.get_one(Case, case_id).contact.phone
+        add_number(session, phone, now=clock.now, source=DncSource.AGENT)
+    assert dispatch_once(texting, NoWait()).texts == 0
+    assert len(mocked.calls) == 0
+    assert events(sessions) == [("sms.withheld", "number on the do-not-call list")]
 
 
 def test_a_number_that_cannot_take_texts_is_noted_not_retried(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import logging
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NameResolutionError
 
 from ivr.telephony.port import CallRequest, RecordingNotLiveError, TelephonyError
 from ivr.telephony.twilio import TwilioTelephony
@@ -63,14 +66,20 @@ def sleeps() -> list[float]:
     return []
 
 
+def no_jitter(ceiling: float) -> float:
+    """Sleep the whole backoff ceiling, so that tests can name each sleep."""
+    return ceiling
+
+
 @pytest.fixture
 def telephony(sleeps: list[float]) -> TwilioTelephony:
-    """An adapter pointed at a fake base URL, sleeping into a list."""
+    """An adapter pointed at a fake base URL, sleeping into a list, without jitter."""
     return TwilioTelephony(
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
         api_base_url=BASE_URL + "/",
         sleep=sleeps.append,
+        jitter=no_jitter,
     )
 
 
@@ -184,7 +193,9 @@ def test_create_is_sent_with_connect_and_read_timeouts(
     assert (5.0, 15.0) == mocked.calls[0].request.req_kwargs["timeout"]
 
 
-@pytest.mark.parametrize("code", [21211, 21214, 21215, 21216, 21217, 21401, 21610, 13223, 13224])
+@pytest.mark.parametrize(
+    "code", [21211, 21214, 21215, 21216, 21217, 21401, 21610, 13223, 13224, 13226]
+)
 def test_a_bad_or_unreachable_number_is_a_permanent_error(
     code: int, telephony: TwilioTelephony, mocked: responses.RequestsMock
 ) -> None:
@@ -263,16 +274,16 @@ def test_a_500_is_not_retried_and_may_have_placed_the_call(
 def test_a_connect_timeout_sent_nothing(
     telephony: TwilioTelephony, mocked: responses.RequestsMock
 ) -> None:
-    """A connect timeout fails before the request leaves: temporary, not placed."""
+    """A connect timeout fails before the request leaves: the provider is unavailable."""
     mocked.post(CALLS_URL, body=requests.ConnectTimeout("connect timed out"))
 
     error = place_and_fail(telephony)
 
-    assert (False, False) == (error.permanent, error.maybe_placed)
+    assert (False, False, True) == (error.permanent, error.maybe_placed, error.unavailable)
 
 
 def test_a_refused_connection_sent_nothing(sleeps: list[float]) -> None:
-    """A real refused connection on 127.0.0.1 is temporary and not placed."""
+    """A real refused connection on 127.0.0.1: nothing placed, the provider unavailable."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free_port = probe.getsockname()[1]
@@ -285,7 +296,8 @@ def test_a_refused_connection_sent_nothing(sleeps: list[float]) -> None:
 
     error = place_and_fail(telephony)
 
-    assert (False, False) == (error.permanent, error.maybe_placed)
+    assert (False, False, True) == (error.permanent, error.maybe_placed, error.unavailable)
+    assert [] == sleeps  # not retried inside: the dispatcher pauses and tries again later
 
 
 def test_a_read_timeout_may_have_placed_the_call(
@@ -296,7 +308,7 @@ def test_a_read_timeout_may_have_placed_the_call(
 
     error = place_and_fail(telephony)
 
-    assert (False, True) == (error.permanent, error.maybe_placed)
+    assert (False, True, False) == (error.permanent, error.maybe_placed, error.unavailable)
 
 
 def test_a_connection_dropped_after_sending_may_have_placed_the_call(
@@ -308,6 +320,125 @@ def test_a_connection_dropped_after_sending_may_have_placed_the_call(
     error = place_and_fail(telephony)
 
     assert (False, True) == (error.permanent, error.maybe_placed)
+
+
+def test_a_failed_name_lookup_sent_nothing(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """A DNS failure (urllib3's NameResolutionError) never reached Twilio: unavailable."""
+    failure = NameResolutionError("api.twilio.test", None, socket.gaierror("no such host"))  # type: ignore[arg-type]
+    refused = requests.ConnectionError(MaxRetryError(None, CALLS_URL, failure))  # type: ignore[arg-type]
+    mocked.post(CALLS_URL, body=refused)
+
+    error = place_and_fail(telephony)
+
+    assert (False, True) == (error.maybe_placed, error.unavailable)
+
+
+def test_a_500_is_not_taken_for_an_unavailable_provider(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """Twilio answered, so it is up: a 5xx is maybe_placed, never unavailable."""
+    mocked.post(CALLS_URL, json=twilio_error(20500, 500, "Internal Server Error"), status=500)
+
+    error = place_and_fail(telephony)
+
+    assert (True, False) == (error.maybe_placed, error.unavailable)
+
+
+def test_429_backoff_has_full_jitter_under_a_doubling_ceiling(
+    sleeps: list[float], mocked: responses.RequestsMock
+) -> None:
+    """With the default jitter every sleep lies in [0, 1 * 2**n] and they are not the ceilings."""
+    telephony = TwilioTelephony(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        api_base_url=BASE_URL,
+        sleep=sleeps.append,
+        max_429_retries=8,
+    )
+    mocked.post(CALLS_URL, json=twilio_error(20429, 429, "Too Many Requests"), status=429)
+
+    error = place_and_fail(telephony)
+
+    assert (9, 8, 20429) == (len(mocked.calls), len(sleeps), error.code)
+    ceilings = [min(30.0, 2.0**n) for n in range(8)]
+    assert all(0.0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings, strict=True))
+    assert sleeps != ceilings
+    assert max(sleeps) <= 30.0  # the bound: 2**7 = 128 s is capped
+
+
+def test_a_429_twice_then_201_places_the_call_once(
+    sleeps: list[float], mocked: responses.RequestsMock
+) -> None:
+    """Two throttled creates and one accepted: three requests, two jittered sleeps, one call."""
+    telephony = TwilioTelephony(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=BASE_URL, sleep=sleeps.append
+    )
+    too_many = twilio_error(20429, 429, "Too Many Requests")
+    mocked.post(CALLS_URL, json=too_many, status=429)
+    mocked.post(CALLS_URL, json=too_many, status=429)
+    mocked.post(CALLS_URL, json=created_call(), status=201)
+
+    placed = telephony.place_call(CALL_REQUEST)
+
+    assert (CALL_SID, 3) == (placed.call_sid, len(mocked.calls))
+    assert 0.0 <= sleeps[0] <= 1.0
+    assert 0.0 <= sleeps[1] <= 2.0
+
+
+def test_queue_time_is_read_in_seconds_from_twilio_s_milliseconds(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """queue_time "2500" (milliseconds, per Twilio's Call resource) is 2.5 s."""
+    mocked.post(CALLS_URL, json={**created_call(), "queue_time": "2500"}, status=201)
+
+    placed = telephony.place_call(CALL_REQUEST)
+
+    assert 2.5 == placed.queue_time_s
+
+
+def test_a_queue_time_over_a_second_is_logged_as_a_warning_without_the_number(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """call.queued_long names the attempt and the wait, never the number called."""
+    mocked.post(CALLS_URL, json={**created_call(), "queue_time": "1500"}, status=201)
+
+    with caplog.at_level(logging.WARNING, logger="ivr.telephony.twilio"):
+        telephony.place_call(CALL_REQUEST)
+
+    [record] = [r for r in caplog.records if getattr(r, "action", "") == "call.queued_long"]
+    assert (logging.WARNING, 7, 1.5) == (record.levelno, record.attempt_id, record.queue_time_s)  # type: ignore[attr-defined]
+    assert "555" not in record.getMessage() + repr(record.__dict__)
+
+
+@pytest.mark.parametrize("queue_time", ["0", "1000", None])
+def test_a_queue_time_of_a_second_or_less_logs_nothing(
+    queue_time: str | None,
+    telephony: TwilioTelephony,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No warning when the call is not held back by more than a second (or no estimate)."""
+    mocked.post(CALLS_URL, json={**created_call(), "queue_time": queue_time}, status=201)
+
+    with caplog.at_level(logging.WARNING, logger="ivr.telephony.twilio"):
+        placed = telephony.place_call(CALL_REQUEST)
+
+    assert [] == [r for r in caplog.records if getattr(r, "action", "") == "call.queued_long"]
+    assert (None if queue_time is None else int(queue_time) / 1000) == placed.queue_time_s
+
+
+def test_leaving_a_message_asks_amd_to_wait_for_the_end_of_the_greeting(
+    telephony: TwilioTelephony, mocked: responses.RequestsMock
+) -> None:
+    """detect_message_end=True sends MachineDetection=DetectMessageEnd, still asynchronous."""
+    mocked.post(CALLS_URL, json=created_call(), status=201)
+
+    telephony.place_call(replace(CALL_REQUEST, detect_message_end=True))
+
+    form = parse_qs(str(mocked.calls[0].request.body))
+    assert (["DetectMessageEnd"], ["true"]) == (form["MachineDetection"], form["AsyncAmd"])
 
 
 def test_another_4xx_is_a_temporary_error_with_code_and_message(

@@ -69,9 +69,13 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def telephony(sleeps: list[float]) -> TwilioTelephony:
-    """An adapter pointed at a fake base URL, sleeping into a list."""
+    """An adapter pointed at a fake base URL, sleeping into a list the whole backoff ceilings."""
     return TwilioTelephony(
-        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base_url=BASE_URL, sleep=sleeps.append
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        api_base_url=BASE_URL,
+        sleep=sleeps.append,
+        jitter=lambda ceiling: ceiling,  # no jitter, so that each sleep can be named
     )
 
 

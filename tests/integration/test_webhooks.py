@@ -125,10 +125,16 @@ def form(call: Call, **fields: str) -> dict[str, str]:
 
 
 def voice(client: FlaskClient, call: Call) -> TestResponse:
-    """The answered call fetches its first TwiML."""
-    return signed_post(
-        client, f"/twilio/voice?attempt={call.attempt_id}", form(call, CallStatus="in-progress")
-    )
+    """The answered call fetches its first TwiML and, past the neutral opening, the flow's."""
+    body = form(call, CallStatus="in-progress")
+    opening = signed_post(client, f"/twilio/voice?attempt={call.attempt_id}", body)
+    redirect = twiml(opening).find("Redirect") if opening.status_code == 200 else None
+    if redirect is None:
+        return opening  # refused, or not held (an unknown call, a machine): nothing follows
+    # Twilio follows the Redirect as it is written: the absolute public URL, signed as such.
+    url = redirect.text or ""
+    assert url.startswith(PUBLIC_BASE_URL + "/twilio/voice?")
+    return signed_post(client, url.removeprefix(PUBLIC_BASE_URL), body)
 
 
 def gather(client: FlaskClient, call: Call, step: int, digits: str) -> TestResponse:
@@ -776,6 +782,81 @@ def test_amd_callback_for_another_call_is_ignored(
     body = form(other, AnsweredBy="human")
     assert 204 == signed_post(client, f"/twilio/amd?attempt={call.attempt_id}", body).status_code
     assert attempt_of(sessions, call).answered_by is None
+
+
+def first_voice(client: FlaskClient, call: Call, *, held: bool = False) -> TestResponse:
+    """One voice request as it comes: the answer's own, or the one the opening redirects to."""
+    path = f"/twilio/voice?attempt={call.attempt_id}" + ("&held=1" if held else "")
+    return signed_post(client, path, form(call, CallStatus="in-progress"))
+
+
+def amd_says(client: FlaskClient, call: Call, answered_by: str) -> None:
+    """The async AMD callback arrives with answered_by."""
+    body = form(call, AnsweredBy=answered_by, MachineDetectionDuration="3100")
+    assert 204 == signed_post(client, f"/twilio/amd?attempt={call.attempt_id}", body).status_code
+
+
+def test_voice_holds_on_a_greeting_that_names_only_the_organisation(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session]
+) -> None:
+    """Before AMD has answered: the organisation, a pause, a signed-URL redirect; no flow yet."""
+    root = twiml(first_voice(client, call))
+    assert ["Say", "Pause", "Redirect"] == [child.tag for child in root]
+    assert "您好，这里是示例医院回访中心。" == said(root)  # noqa: RUF001 (Chinese punctuation)
+    redirect = root.find("Redirect")
+    assert redirect is not None
+    expected = ("POST", f"{PUBLIC_BASE_URL}/twilio/voice?attempt={call.attempt_id}&held=1")
+    assert expected == (redirect.get("method"), redirect.text)
+    attempt = attempt_of(sessions, call)
+    assert (AttemptStatus.IN_PROGRESS, 0, None) == (
+        attempt.status,
+        attempt.flow_step,
+        attempt.flow_state,
+    )
+
+
+def test_a_repeated_opening_request_starts_nothing(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session]
+) -> None:
+    """Twilio retrying the first voice request gets the same greeting and no flow starts."""
+    first = first_voice(client, call).get_data(as_text=True)
+    second = first_voice(client, call).get_data(as_text=True)
+    assert first == second
+    attempt = attempt_of(sessions, call)
+    assert (0, None) == (attempt.flow_step, attempt.flow_state)
+
+
+def test_the_held_request_hangs_up_on_a_machine_before_any_question(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session]
+) -> None:
+    """AMD said machine during the greeting: the redirect's request ends the call unstarted."""
+    first_voice(client, call)
+    amd_says(client, call, "machine_start")
+    root = twiml(first_voice(client, call, held=True))
+    assert ["Hangup"] == [child.tag for child in root]
+    attempt = attempt_of(sessions, call)
+    assert (0, None, False) == (attempt.flow_step, attempt.flow_state, attempt.reached)
+
+
+def test_the_held_request_starts_the_flow_when_amd_has_not_answered(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session]
+) -> None:
+    """Still no AMD result after the one hold: a person is not kept waiting, the flow starts."""
+    first_voice(client, call)
+    root = twiml(first_voice(client, call, held=True))
+    assert gather_url(call, 1) == action_of(root)
+    assert "测试患者" in said(root)
+    assert 1 == attempt_of(sessions, call).flow_step
+
+
+def test_a_voice_request_after_amd_said_human_starts_the_flow_at_once(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session]
+) -> None:
+    """AMD already answered human: no greeting to hold on, the first question comes at once."""
+    amd_says(client, call, "human")
+    root = twiml(first_voice(client, call))
+    assert root.find("Redirect") is None
+    assert gather_url(call, 1) == action_of(root)
 
 
 # Concurrency --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ivr.flows.model import (
     Gather,
     Hangup,
     Input,
+    OptOut,
     Prompt,
     RaiseEscalation,
     SaveAnswer,
@@ -159,7 +160,7 @@ def test_someone_else_answering_ends_as_wrong_person() -> None:
 
 def test_invalid_key_reprompts_then_moves_on_when_retries_are_used_up() -> None:
     """A key the question does not know re-asks once (with the apology), then gives up."""
-    _, first, second = run("9", "8")
+    _, first, second = run("7", "8")
     assert ask_step("identify", FLOW.reprompt) == first.step
     assert 1 == first.state.tries
     assert "identify" == first.state.node
@@ -171,7 +172,7 @@ def test_invalid_key_reprompts_then_moves_on_when_retries_are_used_up() -> None:
 
 def test_valid_key_after_an_invalid_one_resets_the_tries() -> None:
     """After a re-prompt a valid key is taken and the next question gets fresh retries."""
-    transitions = run("7", "1", "9")
+    transitions = run("7", "1", "8")
     assert "recovery" == transitions[2].state.node
     assert 0 == transitions[2].state.tries
     assert ask_step("recovery", FLOW.reprompt) == transitions[3].step
@@ -214,8 +215,27 @@ def test_agent_key_at_any_question_hands_over_to_a_person(keys: tuple[str, ...])
 
 def test_agent_key_after_a_reprompt_still_hands_over() -> None:
     """The agent key wins even when the question was just re-asked."""
-    last = run("1", "9", "0")[-1]
+    last = run("1", "8", "0")[-1]
     assert FlowOutcome.REQUESTED_AGENT == last.state.outcome
+
+
+@pytest.mark.parametrize("keys", [("9",), ("1", "9"), ("1", "2", "1", "9"), ("1", "8", "9")])
+def test_opt_out_key_at_any_question_lists_the_number_and_hangs_up(keys: tuple[str, ...]) -> None:
+    """Key 9, even after a re-prompt, ends as opted_out with one OptOut effect and a goodbye."""
+    last = run(*keys)[-1]
+    assert FlowOutcome.OPTED_OUT == last.state.outcome
+    assert (OptOut(),) == last.effects
+    assert end_step("opt_out_end") == last.step
+    assert last.state.reached
+
+
+def test_opt_out_after_answers_keeps_them_and_raises_nothing_more() -> None:
+    """Answers saved before the key stay in the state; opting out escalates nothing."""
+    transitions = run("1", "3", "9")
+    assert {"recovery": "worse"} == dict(transitions[-1].state.answers)
+    assert [RaiseEscalation("clinical_concern")] == [
+        e for t in transitions for e in t.effects if isinstance(e, RaiseEscalation)
+    ]
 
 
 def test_hangup_before_identification_is_no_response() -> None:
@@ -298,7 +318,7 @@ def test_say_nodes_before_a_question_are_said_in_order() -> None:
     assert Step((), None) == advance(flow, transition.state, Input("12")).step
 
 
-@pytest.mark.parametrize("keys", [(), ("1",), ("1", "9"), ("1", "3", ""), ("1", "3", "2", "1")])
+@pytest.mark.parametrize("keys", [(), ("1",), ("1", "8"), ("1", "3", ""), ("1", "3", "2", "1")])
 def test_state_survives_a_json_round_trip(keys: tuple[str, ...]) -> None:
     """The state saved on the attempt reads back equal, at every point of a call."""
     state = run(*keys)[-1].state
@@ -307,7 +327,7 @@ def test_state_survives_a_json_round_trip(keys: tuple[str, ...]) -> None:
 
 def test_current_step_repeats_the_question_without_the_apology() -> None:
     """A replayed request hears the current question again."""
-    state = run("1", "9")[-1].state
+    state = run("1", "8")[-1].state
     assert ask_step("recovery") == current_step(FLOW, state)
 
 
@@ -536,6 +556,15 @@ def test_cooling_off_zero_anywhere_requests_an_agent(at: int) -> None:
     last = cooling(*keys[:-1], "0")[-1]
     assert FlowOutcome.REQUESTED_AGENT == last.state.outcome
     assert (RaiseEscalation("requested_agent", priority=2),) == last.effects
+
+
+@pytest.mark.parametrize("at", range(1, 8))
+def test_cooling_off_nine_anywhere_opts_out_without_checking_identity(at: int) -> None:
+    """9 alone at the identity question, an identity entry or any question opts out at once."""
+    keys = [*VERIFIED, "1", "1", "1", "1"][:at]
+    last = cooling(*keys[:-1], "9#" if at in (2, 3) else "9")[-1]
+    assert FlowOutcome.OPTED_OUT == last.state.outcome
+    assert (OptOut(),) == last.effects
 
 
 @pytest.mark.parametrize("bad", ["", "7"])

@@ -694,3 +694,94 @@ def test_check_flow_file_finds_missing_audio_files(tmp_path: Path) -> None:
     )
     (prompts / "hi.wav").write_bytes(b"RIFF")
     assert "test-flow" == check_flow_file(path, prompts_dir=prompts).id
+
+
+# The opt-out key: a flow-level key, like the agent's, that lists the number do-not-call.
+
+
+def with_opt_out(raw: dict[str, Any]) -> None:
+    """Give the valid flow opt-out key 9 and its goodbye node."""
+    raw.update(opt_out_key="9", opt_out_node="stop")
+    raw["nodes"]["stop"] = {
+        "kind": "end",
+        "outcome": "opted_out",
+        "prompt": texts("Bye.", "再见。"),
+    }
+
+
+def test_opt_out_key_and_node_are_read() -> None:
+    """The key and its end node parse; the node counts as reachable, like the agent's."""
+    flow = parse_flow(edited(with_opt_out), PATH)
+    assert ("9", "stop") == (flow.opt_out_key, flow.opt_out_node)
+    assert FlowOutcome.OPTED_OUT == getattr(flow.node("stop"), "outcome", None)
+
+
+def test_opt_out_key_used_by_a_question_is_refused() -> None:
+    """9 cannot be both "stop calling me" and an answer of some question."""
+
+    def change(raw: dict[str, Any]) -> None:
+        with_opt_out(raw)
+        edit_node("ask", keys={"1": "one", "9": "nine"})(raw)
+
+    error = refused(edited(change))
+    assert ("ask", "key '9' is reserved for opting out") == (error.node_id, error.reason)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"opt_out_node": None}, "opt_out_key and opt_out_node go together"),
+        ({"opt_out_key": "x"}, "opt_out_key 'x' is not one of 0-9 * #"),
+        ({"opt_out_key": "0"}, "opt_out_key and agent_key must differ"),
+        ({"opt_out_node": "gone"}, "opt_out_node names unknown node 'gone'"),
+    ],
+)
+def test_bad_opt_out_settings_are_refused(change: dict[str, str | None], reason: str) -> None:
+    """The two settings go together, name a keypad key other than the agent's and a real node."""
+
+    def apply(raw: dict[str, Any]) -> None:
+        with_opt_out(raw)
+        for key, value in change.items():
+            if value is None:
+                raw.pop(key)
+            else:
+                raw[key] = value
+
+    error = refused(edited(apply))
+    assert (None, reason) == (error.node_id, error.reason)
+
+
+def test_opt_out_node_that_is_not_an_opted_out_end_is_refused() -> None:
+    """The key must end the call as opted_out: not lead into the survey or another ending."""
+
+    def change(raw: dict[str, Any]) -> None:
+        with_opt_out(raw)
+        raw["nodes"]["stop"]["outcome"] = "completed"
+
+    error = refused(edited(change))
+    assert ("stop", "the opt_out_node must be an end node with outcome opted_out") == (
+        error.node_id,
+        error.reason,
+    )
+
+
+def test_an_opted_out_ending_the_key_does_not_lead_to_is_refused() -> None:
+    """Only the key lists the number, so no other path may end a call as opted_out."""
+    error = refused(edited(edit_node("done", outcome="opted_out")))
+    assert ("done", "only the opt_out_node may end a flow as opted_out") == (
+        error.node_id,
+        error.reason,
+    )
+
+
+@pytest.mark.parametrize(
+    "flow_id",
+    [p.stem for p in shipped_flow_path("post-discharge").parent.glob("*.yaml")],
+)
+def test_every_shipped_flow_offers_9_to_stop_the_calls_in_its_first_question(flow_id: str) -> None:
+    """Each program takes 9 at any question and says so when it first asks for a key."""
+    flow = load_shipped_flow(flow_id)
+    assert "9" == flow.opt_out_key
+    first = next(n for n in flow.nodes.values() if isinstance(n, AskNode))
+    assert "请按9" in first.prompt.text("zh-CN")
+    assert "press 9" in first.prompt.text("en-US")

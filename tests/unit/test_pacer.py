@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.dispatcher import MonotonicPacer
+from scheduler.pacing import MonotonicPacer
 
 
 def test_monotonic_pacer_spaces_calls() -> None:

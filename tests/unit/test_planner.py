@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scheduler.days import CalendarDays, day_rule, format_blackout, parse_blackout
 from scheduler.planner import (
     CallPolicy,
     Window,
@@ -25,6 +26,7 @@ from scheduler.planner import (
     plan_next_call,
     retry_earliest,
 )
+from scheduler.windows import parse_calling_windows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -91,6 +93,10 @@ def policy(**changes: object) -> CallPolicy:
         ("11:00-12:00,12:00-13:00", (w("11:00", "12:00"), w("12:00", "13:00"))),
         ("00:00-23:59", (w("00:00", "23:59"),)),
         ("08:00:30-09:00", (w("08:00:30", "09:00"),)),
+        # Crossing midnight: the window belongs to the day it starts on.
+        ("22:00-02:00", (w("22:00", "02:00"),)),
+        ("08:00-11:00,22:00-08:00", (w("08:00", "11:00"), w("22:00", "08:00"))),
+        ("18:00-00:00", (w("18:00", "00:00"),)),
     ],
 )
 def test_parse_windows_reads_sorted_windows(text: str, expected: tuple[Window, ...]) -> None:
@@ -106,9 +112,8 @@ def test_parse_windows_reads_sorted_windows(text: str, expected: tuple[Window, .
         ("08:00-11:00,", "calling window 2 ''"),
         ("8-11", "'8-11' is not like"),
         ("08:00-11:00;14:00-17:00", "'08:00-11:00;14:00-17:00' is not like"),
-        ("11:00-08:00", "'11:00-08:00': window 11:00-08:00 must start before it ends"),
-        ("08:00-08:00", "must start before it ends"),
-        ("22:00-02:00", "crossing midnight"),
+        ("08:00-08:00", "'08:00-08:00': window 08:00-08:00 is empty"),
+        ("08:00-11:00,22:00-09:00", "22:00-09:00 runs past midnight into the next day's"),
         ("24:00-25:00", "'24:00' is not a time of day"),
         ("08:60-09:00", "'08:60' is not a time of day"),
         ("08:00-11:00,10:00-12:00", "windows 08:00-11:00 and 10:00-12:00 overlap"),
@@ -138,13 +143,13 @@ def test_format_windows_is_the_inverse_of_parse_windows(text: str, expected: str
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
-        (time(9), time(8), "must start before it ends"),
+        (time(9), time(9), "is empty"),
         (time(8, tzinfo=UTC), time(9), "must not carry a tzinfo"),
         (time(8, 0, 0, 5), time(9), "whole seconds"),
     ],
 )
 def test_window_refuses_impossible_bounds(start: time, end: time, message: str) -> None:
-    """A window must be a forward, naive, whole-second span of one day."""
+    """A window must be a non-empty, naive, whole-second span (it may cross midnight)."""
     with pytest.raises(ValueError, match=message):
         Window(start, end)
 
@@ -580,3 +585,275 @@ def test_plan_next_call_takes_the_cases_own_deadline() -> None:
         now=far,
         deadline=None,
     ) == datetime(2030, 3, 1, 6, 0, tzinfo=UTC)
+
+
+# --- windows per weekday, crossing midnight, day rules, blackout, rotation ----------------------
+
+CN_WORKDAYS = day_rule("workdays", region="CN", tz=SHANGHAI)
+CN_NO_HOLIDAYS = day_rule("no_holidays", region="CN", tz=SHANGHAI)
+WEEK = "mon-fri 08:00-11:00,14:00-17:00; sat 09:00-12:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mon-sun 08:00-11:00", "08:00-11:00"),
+        ("mon-fri 08:00-11:00,14:00-17:00", "mon-fri 08:00-11:00,14:00-17:00"),
+        (
+            "sat 09:00-12:00; MON-fri 14:00-17:00,08:00-11:00",
+            "mon-fri 08:00-11:00,14:00-17:00; sat 09:00-12:00",
+        ),
+        ("fri-mon 18:00-20:00", "mon,fri-sun 18:00-20:00"),
+        ("sat, sun 10:00-12:00; wed 10:00-12:00", "wed,sat,sun 10:00-12:00"),
+        ("fri 22:00-02:00; sat 02:00-04:00", "fri 22:00-02:00; sat 02:00-04:00"),
+    ],
+)
+def test_windows_per_weekday_parse_and_format_canonically(text: str, expected: str) -> None:
+    """Days with equal windows are grouped, Monday first; the same every day is the plain list."""
+    parsed = parse_calling_windows(text)
+    assert expected == format_windows(parsed)
+    assert parsed == parse_calling_windows(format_windows(parsed))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("monday 08:00-11:00", "'monday' is not a day"),
+        ("mon 08:00-11:00; 14:00-17:00", "'14:00-17:00' are not like 'mon-fri"),
+        ("mon-fri 08:00-11:00; fri 14:00-17:00", "fri is given calling windows twice"),
+        ("mon 08:00-25:00", "mon: calling window '08:00-25:00': '25:00' is not a time"),
+        ("sun 23:00-09:00; mon 08:00-11:00", "23:00-09:00 runs past midnight into mon's"),
+        ("mon", "'mon' are not like"),
+    ],
+)
+def test_windows_per_weekday_name_the_bad_part(text: str, message: str) -> None:
+    """A bad day, a day given twice or a shift running into the next day's window is refused."""
+    with pytest.raises(ValueError, match=message):
+        parse_calling_windows(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("none", frozenset()),
+        ("", frozenset()),
+        ("2026-12-24", frozenset({date(2026, 12, 24)})),
+        (
+            "2026-12-31..2027-01-02, 2026-12-24",
+            frozenset({date(2026, 12, 24), date(2026, 12, 31), date(2027, 1, 1), date(2027, 1, 2)}),
+        ),
+    ],
+)
+def test_blackout_lists_dates_and_inclusive_ranges(text: str, expected: frozenset[date]) -> None:
+    """Dates and ranges, in any order, parse into the set of local dates."""
+    assert expected == parse_blackout(text)
+    assert expected == parse_blackout(format_blackout(expected))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-02-30", "blackout item 1 '2026-02-30' is not a date"),
+        ("2026-12-24,24.12.2026", "blackout item 2 '24.12.2026'"),
+        ("2027-01-02..2026-12-31", "ends before it starts"),
+        ("2026-01-01..2027-06-01", "longer than a year"),
+    ],
+)
+def test_blackout_names_the_bad_item(text: str, message: str) -> None:
+    """Impossible dates, reversed ranges and year-long ranges are refused."""
+    with pytest.raises(ValueError, match=message):
+        parse_blackout(text)
+
+
+def weekly(text: str, **changes: object) -> CallPolicy:
+    """The hospital policy with other windows and calendar rules, and no deadline."""
+    return policy(windows=parse_calling_windows(text), deadline_after=None, **changes)
+
+
+def first_call(rules: CallPolicy, earliest: str, tz: ZoneInfo = SHANGHAI) -> str | None:
+    """The next callable instant at or after a local wall time, as local text."""
+    return local(next_call_at(at(earliest, tz), rules.schedule, tz), tz)
+
+
+@pytest.mark.parametrize(
+    ("windows", "earliest", "expected"),
+    [
+        # 2026-01-09 is a Friday.
+        (WEEK, "2026-01-09T17:00", "2026-01-10T09:00:00+08:00"),
+        (WEEK, "2026-01-10T12:00", "2026-01-12T08:00:00+08:00"),
+        (WEEK, "2026-01-10T10:00", "2026-01-10T10:00:00+08:00"),
+        # Friday's shift runs into Saturday morning; Saturday has no shift of its own.
+        ("fri 22:00-02:00", "2026-01-10T01:00", "2026-01-10T01:00:00+08:00"),
+        ("fri 22:00-02:00", "2026-01-10T02:00", "2026-01-16T22:00:00+08:00"),
+        ("fri 22:00-02:00", "2026-01-09T21:00", "2026-01-09T22:00:00+08:00"),
+        ("22:00-00:00", "2026-01-09T23:59:59", "2026-01-09T23:59:59+08:00"),
+        ("22:00-00:00", "2026-01-10T00:00", "2026-01-10T22:00:00+08:00"),
+    ],
+)
+def test_windows_belong_to_the_weekday_they_start_on(
+    windows: str, earliest: str, expected: str
+) -> None:
+    """Each weekday has its own windows; a shift crossing midnight is its start day's."""
+    assert expected == first_call(weekly(windows), earliest)
+
+
+@pytest.mark.parametrize(
+    ("windows", "earliest", "expected"),
+    [
+        # New York springs forward at 02:00 on Sunday 2025-03-09: Saturday's shift ends then.
+        ("sat 23:00-02:30", "2025-03-09T01:59", "2025-03-09T01:59:00-05:00"),
+        ("sat 23:00-02:30", "2025-03-09T03:00", "2025-03-15T23:00:00-04:00"),
+        # Fall-back at 02:00 EDT on Sunday 2025-11-02: the shift's tail comes round twice.
+        ("sat 23:00-01:30", "2025-11-02T01:45-04:00", "2025-11-02T01:00:00-05:00"),
+        ("sat 23:00-01:30", "2025-11-02T01:30-05:00", "2025-11-08T23:00:00-05:00"),
+    ],
+)
+def test_a_shift_crossing_midnight_follows_the_clock_through_dst(
+    windows: str, earliest: str, expected: str
+) -> None:
+    """Local wall time decides, also in the part of a shift that runs into the next day."""
+    value = at(earliest) if earliest[-6] in "+-" else at(earliest, NEW_YORK)
+    actual = next_call_at(value, weekly(windows).schedule, NEW_YORK)
+    assert expected == local(actual, NEW_YORK)
+
+
+WEEK_HOURS = "mon-fri 08:00-11:00,14:00-17:00"
+
+
+@pytest.mark.parametrize(
+    ("rule", "day", "expected"),
+    [
+        # 2026: New Year's Day on Thursday, Friday off in lieu, Sunday 4 January worked (调休).
+        (CN_WORKDAYS, "2026-01-01", False),
+        (CN_WORKDAYS, "2026-01-02", False),
+        (CN_WORKDAYS, "2026-01-04", True),
+        # Spring Festival 15-23 February, Saturdays 14 and 28 February worked.
+        (CN_WORKDAYS, "2026-02-14", True),
+        (CN_WORKDAYS, "2026-02-23", False),
+        (CN_WORKDAYS, "2026-02-28", True),
+        # National Day 1-7 October, Sunday 20 September and Saturday 10 October worked.
+        (CN_WORKDAYS, "2026-09-20", True),
+        (CN_WORKDAYS, "2026-10-05", False),
+        (CN_WORKDAYS, "2026-10-10", True),
+        (CN_WORKDAYS, "2026-10-17", False),
+        # Every day but holiday breaks: an ordinary weekend is called, Golden Week's is not.
+        (CN_NO_HOLIDAYS, "2026-10-17", True),
+        (CN_NO_HOLIDAYS, "2026-10-04", False),
+        (CN_NO_HOLIDAYS, "2026-10-08", True),
+        (CN_NO_HOLIDAYS, "2026-01-03", False),
+        # 2027 has no official notice in the installed `holidays`: statutory days, estimated.
+        (CN_WORKDAYS, "2027-02-08", False),
+        (CN_WORKDAYS, "2027-10-01", False),
+        (CN_WORKDAYS, "2027-10-04", True),
+        (CN_NO_HOLIDAYS, "2027-10-02", False),
+    ],
+)
+def test_day_rules_follow_chinas_holidays_and_adjusted_working_days(
+    rule: CalendarDays, day: str, expected: bool
+) -> None:
+    """The 2026 notice's holidays and 调休 days; the 2027 statutory holidays."""
+    assert expected == rule.callable_day(date.fromisoformat(day))
+
+
+def test_day_rules_say_when_they_estimated() -> None:
+    """2027 (and late December 2026, which 2027's notice may change) are estimates."""
+    assert not CN_WORKDAYS.estimated(date(2026, 6, 1))
+    assert CN_WORKDAYS.estimated(date(2026, 12, 28))
+    assert CN_WORKDAYS.estimated(date(2027, 3, 1))
+
+
+@pytest.mark.parametrize(
+    ("rule", "earliest", "expected"),
+    [
+        (None, "2026-09-30T18:00", "2026-10-01T08:00:00+08:00"),
+        (CN_WORKDAYS, "2026-09-30T18:00", "2026-10-08T08:00:00+08:00"),
+        # Sunday 4 January is worked: called in the weekday windows though sun has none.
+        (CN_WORKDAYS, "2026-01-01T09:00", "2026-01-04T08:00:00+08:00"),
+        (CN_NO_HOLIDAYS, "2026-09-30T18:00", "2026-10-08T08:00:00+08:00"),
+        (CN_WORKDAYS, "2027-09-30T18:00", "2027-10-04T08:00:00+08:00"),
+    ],
+)
+def test_plans_skip_the_days_the_rule_excludes(
+    rule: CalendarDays | None, earliest: str, expected: str
+) -> None:
+    """Holidays are skipped and adjusted working days called, in the weekday windows."""
+    assert expected == first_call(weekly(WEEK_HOURS, days=rule), earliest)
+
+
+@pytest.mark.parametrize(
+    ("earliest", "expected"),
+    [
+        ("2026-12-23T22:30", "2026-12-23T22:30:00+08:00"),
+        ("2026-12-23T23:59:59", "2026-12-23T23:59:59+08:00"),
+        # The 23rd's shift is cut at midnight, and the 24th's does not open.
+        ("2026-12-24T00:00", "2026-12-25T22:00:00+08:00"),
+        ("2026-12-30T12:00", "2026-12-30T22:00:00+08:00"),
+        ("2026-12-31T00:00", "2027-01-03T22:00:00+08:00"),
+    ],
+)
+def test_blackout_dates_have_no_call_at_any_time(earliest: str, expected: str) -> None:
+    """A blacked-out local date opens no window and ends the evening shift before it."""
+    rules = weekly("22:00-02:00", blackout=parse_blackout("2026-12-24,2026-12-31..2027-01-02"))
+    assert expected == first_call(rules, earliest)
+
+
+@pytest.mark.parametrize(
+    ("windows", "last", "deadline", "expected"),
+    [
+        # Morning attempt: 2h later is the afternoon anyway.
+        (HOSPITAL_HOURS, "2026-06-09T09:00", None, "2026-06-09T14:00:00+08:00"),
+        # Afternoon attempt: 16:10 is afternoon again, so the next morning is preferred.
+        (HOSPITAL_HOURS, "2026-06-09T14:10", None, "2026-06-10T08:00:00+08:00"),
+        # ... unless the deadline comes first: then the earliest window after all.
+        (HOSPITAL_HOURS, "2026-06-09T14:10", "2026-06-10T08:00", "2026-06-09T16:10:00+08:00"),
+        # An attempt outside the windows counts by the clock: 12:30 is afternoon.
+        (HOSPITAL_HOURS, "2026-06-09T12:30", None, "2026-06-10T08:00:00+08:00"),
+        # The evening window of a shift is not morning, though its tail runs past midnight.
+        ("09:00-11:00,22:00-01:00", "2026-06-09T00:30", None, "2026-06-09T09:00:00+08:00"),
+        # No afternoon window within a day of Tuesday 08:00: rotation does not delay the call.
+        (
+            "mon-fri 08:00-11:00; sat 14:00-17:00",
+            "2026-06-08T09:30",
+            None,
+            "2026-06-09T08:00:00+08:00",
+        ),
+    ],
+)
+def test_rotation_alternates_morning_and_afternoon_within_a_day(
+    windows: str, last: str, deadline: str | None, expected: str
+) -> None:
+    """After a morning attempt an afternoon window, and vice versa, if one opens soon enough."""
+    rules = weekly(windows, rotate=True, max_attempts=5)
+    actual = plan_next_call(
+        anchor=date(2026, 6, 1),
+        attempts_made=1,
+        last_attempt_at=at(last, SHANGHAI),
+        policy=rules,
+        tz=SHANGHAI,
+        now=at(last, SHANGHAI) + timedelta(minutes=1),
+        deadline=None if deadline is None else at(deadline, SHANGHAI),
+    )
+    assert expected == local(actual, SHANGHAI)
+
+
+def test_without_rotation_the_retry_takes_the_earliest_window() -> None:
+    """The default keeps today's behaviour: 14:10 + 2h is 16:10 the same afternoon."""
+    actual = plan_next_call(
+        anchor=date(2026, 6, 1),
+        attempts_made=1,
+        last_attempt_at=at("2026-06-09T14:10", SHANGHAI),
+        policy=weekly(HOSPITAL_HOURS),
+        tz=SHANGHAI,
+        now=at("2026-06-09T14:11", SHANGHAI),
+    )
+    assert "2026-06-09T16:10:00+08:00" == local(actual, SHANGHAI)
+
+
+def test_plain_windows_in_next_call_at_ignore_the_policys_days() -> None:
+    """Windows alone know no day rule; the policy's schedule does (callers pass it)."""
+    rules = weekly(HOSPITAL_HOURS, days=CN_WORKDAYS)
+    earliest = at("2026-10-01T09:00", SHANGHAI)
+    assert "2026-10-01T09:00:00+08:00" == local(
+        next_call_at(earliest, rules.windows, SHANGHAI), SHANGHAI
+    )
+    assert "2026-10-08T08:00:00+08:00" == first_call(rules, "2026-10-01T09:00")

@@ -15,6 +15,7 @@ from ivr.flows.model import (
     FlowOutcome,
     Hangup,
     Input,
+    OptOut,
     Prompt,
     RaiseEscalation,
     SayNode,
@@ -147,7 +148,7 @@ def test_every_node_of_every_flow_is_reached_by_a_tested_path() -> None:
     reached: dict[str, set[str]] = {flow_id: set() for flow_id in FLOW_IDS}
     runs = [(p[0], p[1]) for p in PATHS]
     runs += [(f, ("2",)) for f in FLOW_IDS] + [(f, ("", "")) for f in FLOW_IDS]
-    runs += [(f, ("1", "0")) for f in FLOW_IDS]
+    runs += [(f, ("1", "0")) for f in FLOW_IDS] + [(f, ("1", "9")) for f in FLOW_IDS]
     for flow_id, keys in runs:
         for transition in run(flow_id, *keys):
             reached[flow_id].add(transition.state.node)
@@ -189,7 +190,19 @@ def test_the_agent_key_at_every_question_hands_over_to_a_person(flow_id: str) ->
 
 
 @pytest.mark.parametrize("flow_id", FLOW_IDS)
-@pytest.mark.parametrize("wrong", ["9", ""], ids=["invalid key", "silence"])
+def test_the_opt_out_key_at_every_question_ends_the_call_as_opted_out(flow_id: str) -> None:
+    """9 at any question, identity included, asks for the number to be listed and says goodbye."""
+    happy = HAPPY[flow_id]
+    for position in range(len(happy)):
+        transitions = run(flow_id, *happy[:position], "9")
+        last = transitions[-1]
+        assert FlowOutcome.OPTED_OUT == last.state.outcome, position
+        assert (OptOut(),) == last.effects, position
+        assert last.step is not None and last.step.gather is None
+
+
+@pytest.mark.parametrize("flow_id", FLOW_IDS)
+@pytest.mark.parametrize("wrong", ["8", ""], ids=["invalid key", "silence"])
 def test_a_question_not_answered_twice_is_left_blank_and_the_call_goes_on(
     flow_id: str, wrong: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -119,8 +120,9 @@ def test_timing_summary_is_written_from_the_defaults() -> None:
     """The summary cannot drift from the options: it is made from them."""
     assert (
         "first call 7d after discharge_date; windows 08:00-11:00,14:00-17:00 in the contact's "
-        "time zone (default Asia/Shanghai); up to 3 attempts at least 2h apart; deadline 10d "
-        "after discharge_date; wards never called: ICU"
+        "time zone (default Asia/Shanghai); up to 3 attempts at least 2h apart, each retry in "
+        "the other half of the day if one opens within a day; deadline 10d after "
+        "discharge_date; wards never called: ICU"
     ) == template("post-discharge").timing()
     cooling = template("cooling-off").timing()
     assert cooling.startswith("first call as soon as a window opens after receipt_signed_at")
@@ -264,3 +266,93 @@ def test_templates_show_care_insurance_lists_the_appointment_question() -> None:
     assert 0 == result.exit_code, result.output
     for expected in ("next_appointment", "frequency", "{appointment_date}", "reschedule"):
         assert expected in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "rotate"),
+    [
+        ("post-discharge", True),
+        ("post-discharge-72h", True),
+        ("cooling-off", True),
+        ("care-insurance", True),
+        ("renovation", True),
+        ("clinic-treated", False),
+        ("clinic-visitor", False),
+    ],
+)
+def test_templates_call_every_day_and_rotate_where_there_are_two_halves_of_the_day(
+    name: str, rotate: bool
+) -> None:
+    """All days, no blackout; retries alternate morning and afternoon where both have windows."""
+    policy = campaign_config(resolve_options(template(name), {})).policy
+    assert (None, frozenset(), rotate) == (policy.days, policy.blackout, policy.rotate)
+
+
+def test_calendar_options_round_trip_to_their_canonical_text() -> None:
+    """Windows per weekday, day rule, blackout dates and rotation are stored canonically."""
+    options = resolve_options(
+        template("post-discharge"),
+        {
+            "windows": "sat 09:00-12:00; Mon-Fri 14:00-17:00 , 08:00-11:00",
+            "days": "Workdays",
+            "blackout": "2027-01-02, 2026-12-31..2027-01-01,2026-12-24",
+            "rotate": "no",
+        },
+    )
+    assert (
+        "mon-fri 08:00-11:00,14:00-17:00; sat 09:00-12:00",
+        "workdays",
+        "2026-12-24,2026-12-31..2027-01-02",
+        "no",
+    ) == (options["windows"], options["days"], options["blackout"], options["rotate"])
+    assert options == resolve_options(template("post-discharge"), options)
+    policy = campaign_config(options).policy
+    assert policy.days is not None and not policy.rotate
+    assert 4 == len(policy.blackout)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"days": "weekdays"}, "days='weekdays': must be all, workdays, no_holidays"),
+        ({"blackout": "2026-12-32"}, "blackout item 1 '2026-12-32' is not a date"),
+        ({"blackout": "2027-01-02..2026-12-31"}, "ends before it starts"),
+        ({"rotate": "sometimes"}, "rotate='sometimes': must be yes or no"),
+        ({"windows": "mon-fry 08:00-11:00"}, "'mon-fry' is not a day"),
+        ({"windows": "mon 08:00-11:00; mon 14:00-17:00"}, "mon is given calling windows twice"),
+        ({"windows": "fri 22:00-02:00; sat 01:00-03:00"}, "runs past midnight into sat's"),
+        ({"days": "workdays", "default_region": "AC"}, "no holiday calendar for region AC"),
+    ],
+)
+def test_bad_calendar_options_are_refused_with_the_reason(
+    overrides: dict[str, str], message: str
+) -> None:
+    """A typo in a day, a date or a flag is refused at creation, naming the bad part."""
+    with pytest.raises(OptionError) as caught:
+        resolve_options(template("post-discharge"), overrides)
+    assert message in str(caught.value)
+
+
+def test_campaigns_stored_before_the_calendar_options_keep_todays_behaviour() -> None:
+    """Stored options without days, blackout and rotate: every day, no blackout, no rotation."""
+    stored = {
+        key: value
+        for key, value in resolve_options(template("post-discharge"), {}).items()
+        if key not in ("days", "blackout", "rotate")
+    }
+    policy = campaign_config(stored).policy
+    assert (None, frozenset(), False) == (policy.days, policy.blackout, policy.rotate)
+
+
+def test_timing_names_the_calling_days_when_they_are_not_every_day() -> None:
+    """Working days only, or a blackout list, is said in the summary; the defaults are not."""
+    base = template("post-discharge")
+    assert "working days" not in base.timing() and "no calls on" not in base.timing()
+    changed = dataclasses.replace(
+        base, defaults={**base.defaults, "days": "workdays", "blackout": "2026-12-24"}
+    )
+    timing = changed.timing()
+    assert "working days only (weekends and public holidays skipped, 调休 days called)" in timing
+    assert "no calls on 2026-12-24" in timing
+    holidays = dataclasses.replace(base, defaults={**base.defaults, "days": "no_holidays"})
+    assert "no calls on public holidays" in holidays.timing()

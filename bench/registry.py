@@ -1,0 +1,19 @@
+"""The benchmarks `python -m bench` knows: one line each, name -> (module, what it measures).
+
+A module is imported only when its benchmark runs, so listing them stays fast and a benchmark
+whose optional dependencies are missing breaks only itself. Adding one is a line here plus a
+module with `TARGET: float` and `run(options: Options) -> Outcome` (see bench.frame).
+"""
+
+from __future__ import annotations
+
+from bench.frame import Benchmark
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark("plan", "bench.plan", "planning 100,000 cases vs converting their times"),
+        Benchmark("dispatch", "bench.dispatch", "dispatcher claims/s vs raw SKIP LOCKED loop"),
+        Benchmark("cps", "bench.cps", "4 `ivr dial` processes: achieved calls/s vs IVR_CPS"),
+    )
+}

@@ -1,0 +1,33 @@
+"""The periodic jobs: only `ivr dial` schedules them, each once, and a late tick still runs."""
+
+from __future__ import annotations
+
+import threading
+
+from ivr.app import create_app
+from ivr.services import Services
+from scheduler.pacing import MonotonicPacer
+from scheduler.runner import build_scheduler
+
+
+def test_the_web_app_starts_no_scheduler(services: Services) -> None:
+    """Every web worker builds the app: a scheduler there would run each job once per worker."""
+    before = {thread.name for thread in threading.enumerate()}
+    app = create_app(services.settings, services=services)
+    app.test_client().get("/no-such-page")
+    after = {thread.name for thread in threading.enumerate()}
+    assert {name for name in after - before if "APScheduler" in name or "Thread" in name} == set()
+
+
+def test_dial_schedules_each_job_once_coalesced_and_never_skipped_for_lateness(
+    services: Services,
+) -> None:
+    """dial, recordings and at_risk: one run at a time, missed ticks folded, no misfire limit."""
+    scheduler = build_scheduler(services, MonotonicPacer(1.0))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"dial", "recordings", "at_risk"}
+    for job in jobs.values():
+        assert job.max_instances == 1
+        assert job.coalesce is True
+        # APScheduler's default grace of 1 s would silently skip a tick that starts late.
+        assert job.misfire_grace_time is None
