@@ -2,9 +2,11 @@
 
 Ours: scheduler.dispatcher.dispatch_once passes (batch 50) until nothing is due, with the provider
 answering at once (an in-memory telephony) and no pacing, so what is left is claiming: the
-sweep, the SKIP LOCKED select, re-planning each case, the claim UPDATE, the attempt row, and
-binding the call sid. Baseline: a raw `SELECT ... FOR UPDATE SKIP LOCKED` + `UPDATE` loop over the
-same due cases with the same batch size, on the same database in the same run (psycopg, no ORM).
+sweep, the SKIP LOCKED select, the consent reads, re-planning each case, the claim UPDATEs, the
+attempt rows, and binding the call sids. IVR_CPS is set to 100, whose claim batches (what the
+pace places in scheduler.claims.CLAIM_SPAN_S) hold 50 cases, the baseline's batch. Baseline: a
+raw `SELECT ... FOR UPDATE SKIP LOCKED` + `UPDATE` loop over the same due cases with the same
+batch size, on the same database in the same run (psycopg, no ORM).
 ratio = our claims per second / the baseline's. Needs PostgreSQL (see bench.database).
 """
 
@@ -33,6 +35,7 @@ from ivr.telephony.port import (
     SmsRequest,
     TelephonyError,
 )
+from scheduler.claims import CLAIM_SPAN_S
 from scheduler.dispatcher import dispatch_once
 
 TARGET = 0.5
@@ -183,6 +186,8 @@ def run(options: Options) -> Outcome:
                 database_url=url,
                 public_base_url="https://ivr.example.test",
                 twilio_from_number="+15005550006",
+                # The rate whose claim batches (CLAIM_SPAN_S of calls) are the baseline's size.
+                cps=BATCH / CLAIM_SPAN_S,
             ),
             sessions=make_sessions(engine),
             telephony=InstantTelephony(),

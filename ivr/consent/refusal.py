@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.orm import Session
 
 from ivr.attempts import close_case
@@ -22,10 +22,18 @@ from ivr.campaigns.options import CampaignConfig
 from ivr.cases.planning import close_without_window, plan_case
 from ivr.consent.caps import LOOKBACK, CallCaps, cap_reached
 from ivr.consent.dnc import listed_entry
-from ivr.models import Attempt, AttemptStatus, Case, CaseOutcome, Contact
+from ivr.models import Attempt, AttemptStatus, Case, CaseOutcome, Contact, DoNotCall
 from ivr.privacy import mask_phone
 
-__all__ = ["Held", "Refusal", "dial_refusal", "earlier_calls", "hold_back"]
+__all__ = [
+    "ConsentView",
+    "Held",
+    "Refusal",
+    "consent_view",
+    "dial_refusal",
+    "earlier_calls",
+    "hold_back",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +87,62 @@ def earlier_calls(session: Session, phone: str, now: datetime) -> Sequence[datet
         select(Attempt.created_at)
         .join(Case, Attempt.case_id == Case.id)
         .join(Contact, Case.contact_id == Contact.id)
-        .where(
-            Contact.phone == phone,
-            Attempt.created_at > now - LOOKBACK,
-            or_(Attempt.status != AttemptStatus.ERROR, Attempt.placed_at.is_not(None)),
-        )
+        .where(Contact.phone == phone, *_counted(now))
     )
     return list(session.scalars(query))
+
+
+def _counted(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The attempts the caps count (see earlier_calls)."""
+    return (
+        Attempt.created_at > now - LOOKBACK,
+        or_(Attempt.status != AttemptStatus.ERROR, Attempt.placed_at.is_not(None)),
+    )
+
+
+@dataclass
+class ConsentView:
+    """What the consent check reads for a batch of due cases, each fetched in one query.
+
+    `locked`: the numbers whose claim lock this transaction holds (see `consent_view`); the
+    others are being claimed by another dispatcher right now. A claim made from the batch is
+    noted with `dialled`, so a second case of the same number in the batch counts it.
+    """
+
+    listed: set[str]
+    earlier: dict[str, list[datetime]]
+    locked: set[str]
+
+    def dialled(self, phone: str, at: datetime) -> None:
+        """Count a call to `phone` claimed at `at` in this batch."""
+        self.earlier.setdefault(phone, []).append(at)
+
+
+def consent_view(
+    session: Session, phones: Collection[str], now: datetime, *, capped: Collection[str]
+) -> ConsentView:
+    """The do-not-call entries in force, the claim locks of the `capped` numbers (those whose
+    campaign caps calls), then their earlier calls: read after the locks, so a claim another
+    dispatcher committed under the lock is seen."""
+    wanted = sorted(set(phones))
+    listed = set(
+        session.scalars(
+            select(DoNotCall.phone).where(
+                DoNotCall.phone.in_(wanted), or_(DoNotCall.until.is_(None), DoNotCall.until > now)
+            )
+        )
+    )
+    locked = _number_locks(session, sorted(set(capped) - listed))
+    earlier: dict[str, list[datetime]] = {}
+    if locked:
+        for phone, created_at in session.execute(
+            select(Contact.phone, Attempt.created_at)
+            .join(Case, Attempt.case_id == Case.id)
+            .join(Contact, Case.contact_id == Contact.id)
+            .where(Contact.phone.in_(sorted(locked)), *_counted(now))
+        ):
+            earlier.setdefault(phone, []).append(created_at)
+    return ConsentView(listed=listed, earlier=earlier, locked=locked)
 
 
 def hold_back(
@@ -95,18 +152,20 @@ def hold_back(
     *,
     planned: datetime | None,
     now: datetime,
+    view: ConsentView,
 ) -> Held | None:
     """Keep a due case from being dialled when consent or the caps say so; None: dial it.
 
-    `planned` is the dispatcher's re-plan of the case at `now`. A listed number closes the case
-    as opted out whatever the plan (no escalation: a person must not call them back either). A
-    case the plan does not dial now is left to the dispatcher. A capped case moves to the first
-    calling window at or after the instant the caps allow, or is closed like any case with no
-    window left before its deadline. "number_busy": another dispatcher is claiming a call to the
-    same number right now; the case stays due for the next pass.
+    `planned` is the dispatcher's re-plan of the case at `now`; `view` what consent_view read
+    for the batch the case is in. A listed number closes the case as opted out whatever the plan
+    (no escalation: a person must not call them back either). A case the plan does not dial now
+    is left to the dispatcher. A capped case moves to the first calling window at or after the
+    instant the caps allow, or is closed like any case with no window left before its deadline.
+    "number_busy": another dispatcher is claiming a call to the same number right now; the case
+    stays due for the next pass.
     """
     contact = case.contact
-    if listed_entry(session, contact.phone, now) is not None:
+    if contact.phone in view.listed:
         close_case(session, case, CaseOutcome.OPTED_OUT, now)
         log.info(
             "number on the do-not-call list; case closed",
@@ -119,14 +178,17 @@ def hold_back(
         return "opted_out"
     if planned is None or planned > now:
         return None
-    tz = ZoneInfo(contact.timezone)
     caps = CallCaps(config.daily_cap, config.weekly_cap)
-    if not caps.none and not _number_lock(session, contact.phone):
-        return "number_busy"
-    refusal = _cap_refusal(session, contact.phone, now, tz, caps)
-    if refusal is None or refusal.not_before is None:
+    if caps.none:
         return None
-    later = plan_case(case, config.policy, refusal.not_before)
+    if contact.phone not in view.locked:
+        return "number_busy"
+    tz = ZoneInfo(contact.timezone)
+    reached = cap_reached(view.earlier.get(contact.phone, ()), caps, tz=tz, now=now)
+    if reached is None:
+        return None
+    refusal = Refusal("daily_cap" if reached.cap == "daily" else "weekly_cap", reached.until)
+    later = plan_case(case, config.policy, reached.until)
     log.info(
         "call cap reached; case moved",
         extra={
@@ -144,13 +206,22 @@ def hold_back(
     return "rescheduled"
 
 
-def _number_lock(session: Session, phone: str) -> bool:
-    """Take the number's claim lock until this transaction ends; False if another holds it."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite runs one writing transaction at a time: claims are already serial
+def _number_locks(session: Session, phones: Sequence[str]) -> set[str]:
+    """Take the claim locks of the numbers until this transaction ends; the ones obtained."""
+    if not phones or session.get_bind().dialect.name != "postgresql":
+        # SQLite runs one writing transaction at a time: claims are already serial.
+        return set(phones)
     # Two dispatchers claiming cases of one number (two campaigns) would each count the other's
     # call as not made yet. The lock holds until the claim, attempt row included, commits. A try
     # rather than a wait: a dispatcher holding one number's lock while waiting for another's
     # could deadlock with one doing the opposite.
-    key = int.from_bytes(hashlib.sha256(phone.encode()).digest()[:8], "big", signed=True)
-    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+    keys = {_lock_key(phone): phone for phone in phones}
+    rows = session.execute(
+        text("SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": list(keys)},
+    )
+    return {keys[key] for key, got in rows if got}
+
+
+def _lock_key(phone: str) -> int:
+    return int.from_bytes(hashlib.sha256(phone.encode()).digest()[:8], "big", signed=True)

@@ -175,7 +175,11 @@ def test_threads_pacing_together_keep_the_rate(engine: Engine) -> None:
     elapsed = taken[-1] - taken[0]
     # 30 moments are 29 intervals of 1/(20*0.97) s: about 1.49 s, never less.
     assert elapsed >= 29 / (20 * PACE_MARGIN) - 0.05
-    assert max(sum(1 for t in taken if s <= t < s + 1.0) for s in taken) <= 20
+    # The times are read after each grant's commit returned, so a thread the OS kept waiting
+    # shifts its own stamp towards the next one (seen under a load of 5 on 2 cores): the window
+    # allows 0.1 s of such jitter. 21 moments on the grid span 1.03 s, so 21 within 0.9 s still
+    # means the pace was broken, not just stamped late.
+    assert max(sum(1 for t in taken if s <= t < s + 0.9) for s in taken) <= 20
 
 
 def test_a_cap_left_at_zero_means_no_cap(
