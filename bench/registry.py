@@ -15,5 +15,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("plan", "bench.plan", "planning 100,000 cases vs converting their times"),
         Benchmark("dispatch", "bench.dispatch", "dispatcher claims/s vs raw SKIP LOCKED loop"),
         Benchmark("cps", "bench.cps", "4 `ivr dial` processes: achieved calls/s vs IVR_CPS"),
+        Benchmark(
+            "recordings", "bench.recordings", "fetch job on 200 five-minute recordings vs GET+write"
+        ),
+        Benchmark(
+            "listen-copy", "bench.listen_copy", "listening-copy MP3 encoding, multiple of real time"
+        ),
+        Benchmark("replay", "bench.replay", "audited range replays vs bare send_file, same server"),
     )
 }

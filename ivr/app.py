@@ -32,11 +32,15 @@ def create_app(
     app.config["SECRET_KEY"] = settings.secret_key
     app.extensions["ivr"] = services
 
+    from ivr.staff.auth import init_app as init_staff
     from ivr.webhooks.prompts import bp as prompts
     from ivr.webhooks.routes import bp as webhooks
+    from recordings.replay import bp as replay
 
     app.register_blueprint(webhooks)
     app.register_blueprint(prompts)
+    init_staff(app)  # sign-in and the session cookie; the staff console builds on it
+    app.register_blueprint(replay)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

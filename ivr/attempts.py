@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ivr.call_events import note_keys, note_prompts
 from ivr.cases.recurrence import schedule_next_case
 from ivr.consent.dnc import add_number
 from ivr.db import rowcount
@@ -104,9 +105,12 @@ def apply_flow_event(
         session.refresh(attempt)
         return _replay(services, attempt, state_of(attempt))
     session.refresh(attempt)
+    # The call's timeline (ivr.call_events): noted only here, once the step has moved on.
+    note_keys(session, attempt.id, flow, state, event, transition.effects, now)
     same_day = services.config(attempt.case.campaign).same_day_reasons
     _apply_effects(session, attempt, transition.effects, now, same_day)
     step = transition.step if transition.step is not None else Step((), None)
+    note_prompts(session, attempt.id, flow, step.prompts, now)
     change = _recording_change(flow, state, step)
     return FlowReply(step, expected_step + 1, applied=True, recording=change)
 
@@ -220,6 +224,7 @@ def record_status(
         attempt.last_sequence = sequence
     if status.rank > attempt.status.rank:
         attempt.status = status
+        session.add(CallEvent(attempt_id=attempt.id, at=now, kind="status", detail=status.value))
         changed = True
         if status.terminal:
             attempt.ended_at = now

@@ -424,6 +424,33 @@ def recordings() -> None:
     """Call recordings kept for compliance."""
 
 
+@recordings.command("reseal")
+def recordings_reseal() -> None:
+    """Re-encrypt stored recordings with IVR_RECORDINGS_KEY after a key rotation.
+
+    Files under a key listed in IVR_RECORDINGS_OLD_KEYS (or stored in clear) are rewritten under
+    the current key; a file whose audio no longer matches its recorded checksum is skipped and
+    reported (exit 1). Reads IVR_DATABASE_URL, IVR_RECORDINGS_STORE, IVR_RECORDINGS_DIR or
+    IVR_S3_*, IVR_RECORDINGS_KEY, IVR_RECORDINGS_OLD_KEYS.
+    """
+    from recordings.crypto import EncryptedStore, reseal_recordings
+    from recordings.store import open_store
+
+    current = settings()
+    store = open_store(current)
+    if not isinstance(store, EncryptedStore):
+        fail("IVR_RECORDINGS_KEY is not set: nothing to reseal with", 2)
+    try:
+        report = reseal_recordings(services_for(current).sessions, store)
+    except OSError as exc:
+        fail(f"cannot use the recordings store: {exc}", 2)
+    for reason in report.skipped:
+        err.print(f"  skipped {reason}", soft_wrap=True)
+    out.print(f"resealed {report.resealed}, skipped {len(report.skipped)}")
+    if report.skipped:
+        sys.exit(1)
+
+
 @recordings.command("fetch")
 def recordings_fetch() -> None:
     """Download the recordings that are ready, verify, store them, delete the provider's copy.
@@ -461,16 +488,21 @@ def recordings_fetch() -> None:
 def recordings_verify(fmt: str) -> None:
     """Re-hash every stored recording; report missing, altered and unreferenced files.
 
-    Exits 1 if anything is found. Reads IVR_DATABASE_URL and IVR_RECORDINGS_DIR.
+    Exits 1 if anything is found (a missing listening copy is reported but passes), 2 if the
+    store cannot be read. Reads IVR_DATABASE_URL, IVR_RECORDINGS_STORE, IVR_RECORDINGS_DIR or
+    IVR_S3_*, IVR_RECORDINGS_KEY and IVR_RECORDINGS_OLD_KEYS.
     """
     from dataclasses import asdict
 
-    from recordings.store import LocalStore
+    from recordings.store import open_store
     from recordings.verify import verify_store
 
     current = settings()
     svc = services_for(current)
-    report = verify_store(svc.sessions, LocalStore(current.recordings_dir))
+    try:
+        report = verify_store(svc.sessions, open_store(current))
+    except OSError as exc:  # the store itself: unreachable bucket, refused credentials
+        fail(f"cannot read the recordings store: {exc}", 2)
     if fmt == "json":
         emit_json(
             {
@@ -598,15 +630,25 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
 
 def _register() -> None:
     # Command groups that live beside the code they drive.
+    from ivr.audit.cli import audit
     from ivr.campaigns.cli import templates
     from ivr.consent.cli import dnc
     from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
+    from ivr.staff.cli import users
+    from recordings.retention_cli import hold, purge, release
+    from recordings.timeline import timeline_command
 
     main.add_command(dnc)
     main.add_command(flows)
     main.add_command(prompts)
     main.add_command(templates)
+    main.add_command(audit)
+    recordings.add_command(hold)
+    recordings.add_command(release)
+    recordings.add_command(purge)
+    main.add_command(users)
+    recordings.add_command(timeline_command)
 
 
 _register()

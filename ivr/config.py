@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,6 +43,20 @@ class Settings:
     # Twilio answers 429 to too many concurrent REST requests: each adapter keeps at most this many
     # in flight (creates, fetches and lists, media downloads, deletes, recording updates).
     provider_max_in_flight: int = 4
+    # Where recordings are kept (recordings.store.open_store): "local" (recordings_dir) or "s3"
+    # (an S3-compatible bucket; credentials come from boto3's own AWS_* variables and files).
+    recordings_store: str = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""  # a folder inside the bucket, e.g. "ivr/recordings"
+    s3_endpoint_url: str = ""  # MinIO, Ceph, other S3-compatible stores; empty: AWS
+    s3_region: str = ""  # empty: boto3's default (AWS_DEFAULT_REGION, ~/.aws/config)
+    s3_addressing_style: str = ""  # path | virtual; empty: path with an endpoint URL, else AWS's
+    # AES-256-GCM key for recordings at rest (base64 of 32 bytes); empty: stored in clear.
+    recordings_key: str = field(default="", repr=False)
+    # Earlier keys, still read (rotation), never written with.
+    recordings_old_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Make a compressed mono copy of each stored recording for listening (needs ffmpeg).
+    recordings_listen_copy: bool = True
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (the demo and tests use it)."""
@@ -85,7 +101,21 @@ _ENV_OF = {
     "max_concurrent_calls": "IVR_MAX_CONCURRENT_CALLS",
     "max_body_bytes": "IVR_MAX_BODY_BYTES",
     "provider_max_in_flight": "IVR_PROVIDER_MAX_IN_FLIGHT",
+    "recordings_store": "IVR_RECORDINGS_STORE",
+    "s3_bucket": "IVR_S3_BUCKET",
+    "s3_prefix": "IVR_S3_PREFIX",
+    "s3_endpoint_url": "IVR_S3_ENDPOINT_URL",
+    "s3_region": "IVR_S3_REGION",
+    "s3_addressing_style": "IVR_S3_ADDRESSING_STYLE",
+    "recordings_key": "IVR_RECORDINGS_KEY",
+    "recordings_old_keys": "IVR_RECORDINGS_OLD_KEYS",
+    "recordings_listen_copy": "IVR_RECORDINGS_LISTEN_COPY",
 }
+
+RECORDINGS_STORES = ("local", "s3")
+S3_ADDRESSING_STYLES = ("path", "virtual")
+RECORDINGS_KEY_BYTES = 32  # AES-256
+NEW_KEY_COMMAND = 'python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
 
 
 def env_name(setting: str) -> str:
@@ -100,6 +130,67 @@ def _http_url(value: str, var: str, problems: list[str]) -> str:
     elif parts.query or parts.fragment:
         problems.append(f"{var} must not carry a query or fragment")
     return value.rstrip("/")
+
+
+def _recordings_key(value: str, var: str, problems: list[str]) -> str:
+    """A base64 key of 32 bytes, or a problem saying how to make one (never the value itself)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != RECORDINGS_KEY_BYTES:
+        problems.append(
+            f"{var} must be the base64 of {RECORDINGS_KEY_BYTES} random bytes; make one with "
+            f"{NEW_KEY_COMMAND}"
+        )
+    return value
+
+
+def _recordings_storage(
+    get: Callable[[str], str | None], values: dict[str, object], problems: list[str]
+) -> None:
+    """The recordings store, its bucket, the keys and the listening copy (IVR_RECORDINGS_*, S3)."""
+    if (kind := get("recordings_store")) is not None:
+        if kind not in RECORDINGS_STORES:
+            problems.append(f"IVR_RECORDINGS_STORE must be local or s3, got {kind!r}")
+        values["recordings_store"] = kind
+    bucket = get("s3_bucket")
+    if values.get("recordings_store") == "s3" and bucket is None:
+        problems.append("IVR_S3_BUCKET is required when IVR_RECORDINGS_STORE=s3")
+    if bucket is not None:
+        values["s3_bucket"] = bucket
+    if (prefix := get("s3_prefix")) is not None:
+        prefix = prefix.strip("/")
+        if "\\" in prefix or ".." in prefix.split("/"):
+            problems.append(
+                f"IVR_S3_PREFIX must be a plain folder such as ivr/recordings, got {prefix!r}"
+            )
+        values["s3_prefix"] = prefix
+    if (endpoint := get("s3_endpoint_url")) is not None:
+        values["s3_endpoint_url"] = _http_url(endpoint, "IVR_S3_ENDPOINT_URL", problems)
+    if (region := get("s3_region")) is not None:
+        values["s3_region"] = region
+    if (style := get("s3_addressing_style")) is not None:
+        if style not in S3_ADDRESSING_STYLES:
+            problems.append(f"IVR_S3_ADDRESSING_STYLE must be path or virtual, got {style!r}")
+        values["s3_addressing_style"] = style
+    if (key := get("recordings_key")) is not None:
+        values["recordings_key"] = _recordings_key(key, "IVR_RECORDINGS_KEY", problems)
+    if (old := get("recordings_old_keys")) is not None:
+        keys = tuple(part.strip() for part in old.split(",") if part.strip())
+        for n, key in enumerate(keys, start=1):
+            _recordings_key(key, f"IVR_RECORDINGS_OLD_KEYS (key {n})", problems)
+        values["recordings_old_keys"] = keys
+    if (listen := get("recordings_listen_copy")) is not None:
+        if listen.lower() not in _BOOLEANS:
+            problems.append(f"IVR_RECORDINGS_LISTEN_COPY must be on or off, got {listen!r}")
+        values["recordings_listen_copy"] = _BOOLEANS.get(listen.lower(), True)
+
+
+_BOOLEANS = {
+    **dict.fromkeys(("on", "1", "true", "yes"), True),
+    **dict.fromkeys(("off", "0", "false", "no"), False),
+}
 
 
 def _positive_float(value: str, var: str, problems: list[str]) -> float:
@@ -168,6 +259,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"IVR_PROVIDER_MAX_IN_FLIGHT must be a whole number 1-100, got {cap!r}")
         else:
             values["provider_max_in_flight"] = int(cap)
+    _recordings_storage(get, values, problems)
 
     if problems:
         raise ConfigError(problems)

@@ -287,6 +287,17 @@ class Recording(Base):
     stored_at: Mapped[datetime | None]
     provider_deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # RecordingStartTime from the provider: offset 0 of the audio, for the call's timeline.
+    started_at: Mapped[datetime | None]
+    # The compressed mono copy people listen to; the file at `path` stays the evidence.
+    listen_path: Mapped[str | None] = mapped_column(String(300))
+    # Set when the file was stored encrypted: the id of the key (IVR_RECORDINGS_KEY) it needs.
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    # Kept at least until this date (from the campaign's retention rule and a date on the case);
+    # None: not yet computed, so never purged.
+    retain_until: Mapped[date | None] = mapped_column(Date)
+    legal_hold: Mapped[bool] = mapped_column(default=False)  # blocks any deletion while set
+    purged_at: Mapped[datetime | None]  # the files were deleted; the row stays as the record
 
 
 class Escalation(Base):
@@ -355,3 +366,48 @@ class DialPace(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit log: who did what to which object, and when.
+
+    Each entry's `entry_hash` covers its own fields and the previous entry's hash (keyed with the
+    installation's secret), so an entry edited, removed or inserted later breaks the chain
+    (`ivr audit verify`).
+    """
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))  # a user name, or "system:<job>"
+    action: Mapped[str] = mapped_column(String(50), index=True)  # recording.replay, ...
+    object_kind: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class StaffRole(StrEnum):
+    """What a member of staff may do (see ivr.staff)."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    COMPLIANCE = "compliance"
+    ADMIN = "admin"
+
+
+class StaffUser(Base):
+    """A person who signs in: agents, supervisors, compliance officers, administrators."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -1,4 +1,4 @@
-"""Audio with pydub: is this really a WAV file and how long is it; prompts made phone-ready."""
+"""WAV files: is this a whole WAV, how long is it (header only); prompts made phone-ready."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ with warnings.catch_warnings():
     from pydub import AudioSegment
 
 _HEADER = 12  # "RIFF", the chunk size, "WAVE"
+_PCM = 0x0001
+_EXTENSIBLE = (
+    0xFFFE  # WAVE_FORMAT_EXTENSIBLE: the real format is the sub-format GUID's first two bytes
+)
+_SAMPLE_BITS = (8, 16, 24, 32)
 
 
 class AudioError(ValueError):
@@ -33,30 +38,68 @@ class AudioInfo:
 
 
 def inspect_wav(data: bytes) -> AudioInfo:
-    """Check that data is a whole RIFF/WAVE file and return its duration and format."""
+    """Check that data is a whole PCM RIFF/WAVE file and return its duration and format.
+
+    Read from the header alone, no sample decoded (a five-minute recording is checked in
+    microseconds): the RIFF size must fit the bytes received, the data chunk must fit the RIFF
+    chunk and hold whole frames, and the format's rates must agree with each other.
+    """
     if len(data) < _HEADER or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         # Providers answer some failures with 200 and an XML or HTML body: name what came.
         raise AudioError(f"not a RIFF/WAVE file (starts with {data[:16]!r}, {len(data)} bytes)")
     (riff_size,) = struct.unpack_from("<I", data, 4)
-    if len(data) < riff_size + 8:
-        raise AudioError(f"WAV file truncated: header says {riff_size + 8} bytes, got {len(data)}")
-    try:
-        # The constructor, not AudioSegment.from_file: when its own WAV parser fails, from_file
-        # hands the bytes to ffmpeg, so a broken download would spawn a decoder (or fail with
-        # FileNotFoundError on hosts without one) instead of raising a decode error.
-        segment = AudioSegment(data=data)
-    except Exception as exc:  # pydub raises CouldntDecodeError, struct.error, ValueError, ...
-        raise AudioError(f"unreadable WAV data ({type(exc).__name__}: {exc})") from exc
-    if segment.frame_rate <= 0 or segment.channels <= 0 or segment.sample_width <= 0:
+    end = riff_size + 8
+    if len(data) < end:
+        raise AudioError(f"WAV file truncated: header says {end} bytes, got {len(data)}")
+    block_align = sample_rate = channels = 0
+    offset = _HEADER
+    while True:
+        if offset + 8 > end:
+            raise AudioError("unreadable WAV data (no data chunk)")
+        chunk_id = data[offset : offset + 4]
+        (size,) = struct.unpack_from("<I", data, offset + 4)
+        body = offset + 8
+        if chunk_id == b"data":
+            if not block_align:
+                raise AudioError("unreadable WAV data (no fmt chunk before the data)")
+            if body + size > end:
+                raise AudioError(
+                    f"WAV file truncated: data chunk says {size} bytes, {end - body} follow"
+                )
+            if size % block_align:
+                raise AudioError(
+                    f"unreadable WAV data ({size} data bytes are not whole "
+                    f"{block_align}-byte frames)"
+                )
+            return AudioInfo(
+                duration_s=size / block_align / sample_rate,
+                channels=channels,
+                sample_rate=sample_rate,
+            )
+        if body + size > end:
+            raise AudioError(f"unreadable WAV data (chunk {chunk_id!r} runs past the end)")
+        if chunk_id == b"fmt ":
+            channels, sample_rate, block_align = _pcm_format(data[body : body + size])
+        offset = body + size + (size & 1)  # chunks are padded to an even length
+
+
+def _pcm_format(fmt: bytes) -> tuple[int, int, int]:
+    """Channels, sample rate and frame size from a fmt chunk; AudioError unless consistent PCM."""
+    if len(fmt) < 16:
+        raise AudioError(f"unreadable WAV data (fmt chunk of {len(fmt)} bytes)")
+    tag, channels, rate, byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        (tag,) = struct.unpack_from("<H", fmt, 24)
+    if tag != _PCM:
+        raise AudioError(f"WAV format is not usable: format tag {tag:#06x}, not PCM")
+    if channels <= 0 or rate <= 0 or bits not in _SAMPLE_BITS:
+        raise AudioError(f"WAV format is not usable: {channels} channels, {rate} Hz, {bits}-bit")
+    if block_align != channels * bits // 8 or byte_rate != rate * block_align:
         raise AudioError(
-            f"WAV format is not usable: {segment.channels} channels, "
-            f"{segment.frame_rate} Hz, {segment.sample_width * 8}-bit"
+            f"WAV format is not usable: {channels} x {bits}-bit at {rate} Hz "
+            f"does not make {block_align}-byte frames at {byte_rate} bytes/s"
         )
-    return AudioInfo(
-        duration_s=float(segment.duration_seconds),
-        channels=int(segment.channels),
-        sample_rate=int(segment.frame_rate),
-    )
+    return channels, rate, block_align
 
 
 PROMPT_RATE = 8000  # what the phone network carries; Twilio would resample anything else

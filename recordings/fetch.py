@@ -4,20 +4,28 @@ Per recording, in this order, each database step its own short transaction:
 
 1. claim: a conditional UPDATE moves ``next_fetch_at`` forward by `LEASE`; only the run whose
    UPDATE matched (rowcount 1) goes on, so two runs never fetch one recording twice;
-2. download (no transaction open), verify (WAV, duration), checksum, write to the store;
+2. download (no transaction open), verify (WAV header, duration), checksum, write to the
+   store; `WORKERS` recordings at a time, each claimed by the thread that fetches it;
 3. mark STORED, still conditional on our lease;
-4. delete the provider's copy and note ``provider_deleted_at``.
+4. delete the provider's copy and note ``provider_deleted_at``;
+5. last, make the listening copies still missing (recordings.listen): a slow or failing encoder
+   never holds up the evidence or the provider deletes.
 
 A crash anywhere leaves a state the next run completes: before 3 the lease runs out and the
 recording is fetched again (the store overwrites the same path); after 3 the row is STORED with
 ``provider_deleted_at`` NULL, and every run first retries those deletes. For a STORED row,
 ``next_fetch_at`` is when that delete is next due (NULL once it is done).
+
+Every file goes through one store (`open_store`): the local folder or an S3 bucket, encrypted
+when IVR_RECORDINGS_KEY is set. The checksum recorded is always the plain audio's, as the
+provider served it; ``key_id`` names the key the stored file was sealed with.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +37,8 @@ from ivr.privacy import redact_phones
 from ivr.services import Services
 from ivr.telephony.port import Telephony, TelephonyError
 from recordings.audio import AudioError, inspect_wav
-from recordings.store import LocalStore, recording_path
+from recordings.listen import make_listening_copies
+from recordings.store import RecordingStore, open_store, recording_path
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,9 @@ LEASE = timedelta(minutes=10)
 DELETE_RETRY = timedelta(minutes=1)
 DURATION_TOLERANCE_S = 2.0  # the provider rounds RecordingDuration to whole seconds
 NOT_READY = 404  # the media may 404 for a short while after the recording callback
+# Recordings fetched at once. Two overlap the network with the disk; more would take provider
+# slots (IVR_PROVIDER_MAX_IN_FLIGHT, default 4, shared with placing calls) for little gain.
+WORKERS = 2
 
 
 @dataclass
@@ -52,12 +64,26 @@ class FetchReport:
     failed: int = 0  # gave up (FAILED): needs a person
     deleted: int = 0  # provider copies deleted
     skipped: int = 0  # due, but another run claimed it first
+    listen_copies: int = 0  # listening copies made
+    listen_failed: int = 0  # listening copies that failed (retried next run)
     messages: list[str] = field(default_factory=list)
+
+    def add(self, other: FetchReport) -> None:
+        """Count another (partial) report's work in this one."""
+        self.stored += other.stored
+        self.waiting += other.waiting
+        self.failed += other.failed
+        self.deleted += other.deleted
+        self.skipped += other.skipped
+        self.listen_copies += other.listen_copies
+        self.listen_failed += other.listen_failed
+        self.messages.extend(other.messages)
 
     def __str__(self) -> str:
         return (
             f"stored {self.stored}, waiting {self.waiting}, failed {self.failed}, "
-            f"deleted {self.deleted}, skipped {self.skipped}"
+            f"deleted {self.deleted}, skipped {self.skipped}, "
+            f"listening copies {self.listen_copies} (failed {self.listen_failed})"
         )
 
 
@@ -84,11 +110,23 @@ class _FetchError(Exception):
         self.not_ready = not_ready
 
 
-def fetch_due(services: Services, *, limit: int = 50) -> FetchReport:
-    """Retry pending provider deletes, then fetch up to `limit` due recordings."""
+def fetch_due(
+    services: Services,
+    *,
+    limit: int = 50,
+    store: RecordingStore | None = None,
+    workers: int = WORKERS,
+) -> FetchReport:
+    """Retry pending provider deletes, fetch up to `limit` due recordings, make listening copies.
+
+    `store` defaults to `open_store(services.settings)`; tests pass one that fails on purpose.
+    `workers` recordings are fetched at once.
+    """
     telephony = services.telephony
     if telephony is None:
         raise RuntimeError("fetch_due needs services.telephony")
+    if store is None:
+        store = open_store(services.settings)
     report = FetchReport()
     for row_id, due_at in _due(services, RecordingStatus.STORED, limit):
         claim = _claim(services, row_id, RecordingStatus.STORED, due_at)
@@ -96,13 +134,44 @@ def fetch_due(services: Services, *, limit: int = 50) -> FetchReport:
             report.skipped += 1
         else:
             _delete_provider_copy(services, telephony, claim, report)
-    for row_id, due_at in _due(services, RecordingStatus.PENDING, limit):
-        claim = _claim(services, row_id, RecordingStatus.PENDING, due_at)
+    due = _due(services, RecordingStatus.PENDING, limit)
+
+    def fetch_one(item: tuple[int, datetime]) -> FetchReport:
+        part = FetchReport()  # one per row: workers never share counters
+        claim = _claim(services, item[0], RecordingStatus.PENDING, item[1])
         if claim is None:
-            report.skipped += 1
-        elif _fetch(services, telephony, claim, report):
-            _delete_provider_copy(services, telephony, claim, report)
+            part.skipped += 1
+        elif _fetch(services, telephony, store, claim, part):
+            _delete_provider_copy(services, telephony, claim, part)
+        return part
+
+    if workers <= 1 or len(due) <= 1:
+        for item in due:
+            report.add(fetch_one(item))
+    else:
+        # Threads overlap one recording's download with another's checksum and disk sync (all
+        # of which release the GIL). Each row is claimed by the worker that takes it, just
+        # before its download, so a lease never runs while a row waits in the queue.
+        with ThreadPoolExecutor(workers, thread_name_prefix="recordings-fetch") as pool:
+            for part in pool.map(fetch_one, due):
+                report.add(part)
+    if services.settings.recordings_listen_copy:
+        _listening_copies(services, store, report)
     return report
+
+
+def _listening_copies(services: Services, store: RecordingStore, report: FetchReport) -> None:
+    """Make the missing listening copies; nothing that goes wrong here fails the run."""
+    try:
+        made = make_listening_copies(services, store)
+    except Exception:
+        # The evidence is stored and the deletes are done; a copy is retried next run.
+        log.exception("listening copies crashed", extra={"action": "recording.listen_crashed"})
+        report.listen_failed += 1
+        return
+    report.listen_copies += made.made
+    report.listen_failed += made.failed
+    report.messages.extend(made.messages)
 
 
 def backoff(tries: int) -> timedelta:
@@ -164,13 +233,19 @@ def _still_ours(claim: _Claim) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def _fetch(services: Services, telephony: Telephony, claim: _Claim, report: FetchReport) -> bool:
+def _fetch(
+    services: Services,
+    telephony: Telephony,
+    store: RecordingStore,
+    claim: _Claim,
+    report: FetchReport,
+) -> bool:
     """Download, verify and store one recording; True once its row is STORED."""
     try:
         data, checksum, channels = _download_and_verify(telephony, claim)
         path = recording_path(claim.recording_sid, claim.created_at)
         try:
-            LocalStore(services.settings.recordings_dir).put(path, data)
+            store.put(path, data)
         except OSError as exc:
             raise _FetchError(f"could not write to the recordings store ({exc})") from exc
     except _FetchError as exc:
@@ -194,6 +269,7 @@ def _fetch(services: Services, telephony: Telephony, claim: _Claim, report: Fetc
                 size_bytes=len(data),
                 path=path,
                 channels=channels,
+                key_id=store.key_id,
                 stored_at=services.clock(),
                 last_error=None,
             )

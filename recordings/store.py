@@ -1,7 +1,18 @@
-"""Where stored recordings live: the store protocol and the local-folder backend.
+"""Where stored recordings live: the store protocol, the local-folder backend, `open_store`.
 
 Paths are relative to the store's root and carry no personal data: the year and month the
 recording was made and the provider's recording id (see `recording_path`).
+
+Backends: `LocalStore` (a folder, the default), `recordings.s3.S3Store` (an S3-compatible
+bucket), each optionally wrapped in `recordings.crypto.EncryptedStore` (AES-256-GCM at rest).
+`open_store(settings)` picks them; every reader and writer of recordings goes through it.
+
+Exceptions::
+
+    StorePathError (ValueError)   the path is empty, absolute or leaves the store
+    OSError                       the store failed; callers catch this one type
+        FileNotFoundError         no file at the path
+        StoreError                the store could not be reached or refused (S3: network, auth)
 """
 
 from __future__ import annotations
@@ -13,7 +24,10 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
 
 # Provider ids are letters and digits (Twilio: RE + 32 hex); anything else could steer the path.
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
@@ -23,8 +37,17 @@ class StorePathError(ValueError):
     """The relative path is empty, absolute, or leads outside the store's root."""
 
 
+class StoreError(OSError):
+    """The store could not be reached or refused the request; the message names no secret."""
+
+
 class RecordingStore(Protocol):
     """Keeps recording files by relative path."""
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key files are written with (recordings.crypto); None: in clear."""
+        ...
 
     def put(self, relative_path: str, data: bytes) -> None:
         """Store data at the path, replacing any earlier file, all or nothing."""
@@ -42,6 +65,58 @@ class RecordingStore(Protocol):
         """Remove the file; False if there was none."""
         ...
 
+    def open(self, relative_path: str) -> BinaryIO:
+        """Open the file for reading (a replay); the caller closes it."""
+        ...
+
+    def files(self) -> Iterator[str]:
+        """Every stored file as a relative path, sorted."""
+        ...
+
+    def digest(self, relative_path: str) -> tuple[str, int]:
+        """SHA-256 (hex) and size of the file's content; FileNotFoundError if none."""
+        ...
+
+
+def open_store(settings: Settings) -> RecordingStore:
+    """The store the settings name; every reader and writer of recordings opens it here.
+
+    IVR_RECORDINGS_STORE picks the backend (local folder or S3 bucket); IVR_RECORDINGS_KEY, when
+    set, wraps it so that files are encrypted on the way in and decrypted on the way out.
+    """
+    backend: RecordingStore
+    if settings.recordings_store == "s3":
+        from recordings.s3 import S3Store
+
+        backend = S3Store.from_settings(settings)
+    elif settings.recordings_store == "local":
+        backend = LocalStore(settings.recordings_dir)
+    else:
+        from ivr.config import ConfigError
+
+        raise ConfigError(
+            [f"IVR_RECORDINGS_STORE must be local or s3, got {settings.recordings_store!r}"]
+        )
+    if not settings.recordings_key:
+        return backend
+    from recordings.crypto import EncryptedStore, RecordingKey
+
+    return EncryptedStore(
+        backend,
+        RecordingKey.from_base64(settings.recordings_key),
+        [RecordingKey.from_base64(old) for old in settings.recordings_old_keys],
+    )
+
+
+def check_path(relative_path: str) -> PurePosixPath:
+    """The path as a relative POSIX path; StorePathError if it is empty or would leave the root."""
+    pure = PurePosixPath(relative_path)
+    if not relative_path or "\\" in relative_path or "\x00" in relative_path:
+        raise StorePathError(f"not a usable store path: {relative_path!r}")
+    if pure.is_absolute() or ".." in pure.parts or pure.name in ("", "."):
+        raise StorePathError(f"path leaves the store: {relative_path!r}")
+    return pure
+
 
 def recording_path(recording_sid: str, created_at: datetime) -> str:
     """The relative path for a recording, e.g. "2030/01/RE0123....wav" (UTC year and month)."""
@@ -56,6 +131,8 @@ def recording_path(recording_sid: str, created_at: datetime) -> str:
 
 class LocalStore:
     """A folder on the local disk; writes are atomic and durable (temp file, fsync, rename)."""
+
+    key_id: str | None = None  # files are written as given
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -124,11 +201,7 @@ class LocalStore:
 
     def _resolve(self, relative_path: str) -> Path:
         """The absolute path for a relative one, refusing anything that leaves the root."""
-        pure = PurePosixPath(relative_path)
-        if not relative_path or "\\" in relative_path or "\x00" in relative_path:
-            raise StorePathError(f"not a usable store path: {relative_path!r}")
-        if pure.is_absolute() or ".." in pure.parts or pure.name in ("", "."):
-            raise StorePathError(f"path leaves the store: {relative_path!r}")
+        pure = check_path(relative_path)
         root = self.root.resolve()
         target = (root / pure).resolve()
         # resolve() follows symlinks, so a link inside the root pointing out is caught here too.

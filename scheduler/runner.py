@@ -1,4 +1,5 @@
-"""The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, flag deadlines at risk.
+"""The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, flag deadlines at risk,
+purge the recordings past their retention once a day.
 
 The scheduler runs only here, never inside web workers (each would run every job once more).
 Each job's pass logs one line with what it did.
@@ -14,8 +15,10 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from ivr.audit.log import AuditKeyMissing
 from ivr.services import Services
 from recordings.fetch import fetch_due
+from recordings.purge import purge_expired
 from scheduler.at_risk import flag_deadlines_at_risk
 from scheduler.dispatcher import Pacer, dispatch_once
 
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 
 RECORDINGS_EVERY_TICKS = 15  # every 30 s at the default 2 s tick
 AT_RISK_EVERY_TICKS = 30  # every minute: capacity and slots change slowly
+# The daily purge, at a quiet hour (UTC); several diallers may all run it: each recording is
+# purged under its row lock, once.
+RETENTION_AT = {"hour": 3, "minute": 17}
 
 
 def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
@@ -71,7 +77,23 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
         id="at_risk",
         **common,
     )
+    scheduler.add_job(
+        _guarded("retention", lambda: _purge(services)),
+        "cron",
+        id="retention",
+        **RETENTION_AT,
+        **common,
+    )
     return scheduler
+
+
+def _purge(services: Services) -> str:
+    try:
+        return str(purge_expired(services))
+    except AuditKeyMissing as exc:
+        # Every deletion is audited, so none happens without the key: say so once a day.
+        log.error("retention purge skipped: %s", exc, extra={"action": "retention.no_key"})
+        return "skipped: no IVR_SECRET_KEY"
 
 
 def run_until_stopped(services: Services, pacer: Pacer) -> None:

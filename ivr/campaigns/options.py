@@ -17,6 +17,13 @@ import phonenumbers
 
 from ivr.cases.columns import parse_cooling_off_days
 from ivr.queue.rules import TERMS
+from recordings.retention import (
+    RetentionRule,
+    format_retention,
+    parse_count_from,
+    parse_retention,
+    rule_from_options,
+)
 from scheduler.days import DAY_RULES, day_rule, format_blackout, parse_blackout
 from scheduler.planner import (
     CallPolicy,
@@ -219,6 +226,19 @@ OPTIONS: Mapping[str, Option] = {
         _optional_cap(50),
         _format_cap,
     ),
+    # recordings.retention has the rules and their sources; `ivr recordings purge` applies them.
+    "retention": Option(
+        "how long recordings are kept: insurer (5 years after the contract ends for terms up to "
+        "a year, 10 years for longer; from the case's contract_end and term_months), or a "
+        "period such as 30y or 180d counted from retention_from",
+        parse_retention,
+        format_retention,
+    ),
+    "retention_from": Option(
+        "the day retention counts from: anchor (the case's anchor date) or done (the day the "
+        "case closed; an open case's recordings are never deleted)",
+        parse_count_from,
+    ),
 }
 
 
@@ -251,6 +271,8 @@ class CampaignConfig:
     max_concurrent: int = 0  #: calls in flight at once across every dialler; 0: no cap
     daily_cap: int | None = None  #: calls to one number a local day, all campaigns; None: no cap
     weekly_cap: int | None = None  #: calls to one number in 7 local days; None: no cap
+    #: how long recordings are kept; None: a campaign older than the option, never purged
+    retention: RetentionRule | None = None
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
@@ -299,4 +321,5 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         # Campaigns stored before the caps existed lack the keys: they stay uncapped.
         daily_cap=get("daily_cap") if "daily_cap" in options else None,
         weekly_cap=get("weekly_cap") if "weekly_cap" in options else None,
+        retention=rule_from_options(options),
     )

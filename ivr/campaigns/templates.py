@@ -34,6 +34,7 @@ _EVERY_TEMPLATE = {
     "blackout": "none",
     "max_concurrent": "0",
     "machine": "hangup",
+    "retention_from": "anchor",
 }
 
 
@@ -135,6 +136,9 @@ _HOSPITAL = {
     # made without prior consent; REQUIREMENTS section 6), all campaigns together.
     "daily_cap": "1",
     "weekly_cap": "3",
+    # China keeps inpatient records at least 30 years after the last discharge (医疗机构病历管理
+    # 规定 2013, art. 29). A default: each hospital checks it against its own rule.
+    "retention": "30y",
 }
 
 _POST_DISCHARGE_QUESTIONS = (
@@ -212,6 +216,9 @@ TEMPLATES: Mapping[str, Template] = {
             # weekly limit for it (REQUIREMENTS section 6): the do-not-call list still applies.
             "daily_cap": "none",
             "weekly_cap": "none",
+            # Sales recordings: 5 years after the contract ends (terms up to a year), else 10
+            # (保险法 art. 87, 保险销售行为可回溯管理暂行办法); see recordings.retention.
+            "retention": "insurer",
         },
         csv=COOLING_OFF_CSV,
         example="examples/cooling-off.csv",
@@ -256,6 +263,8 @@ TEMPLATES: Mapping[str, Template] = {
             # About the insured's care: held to the health-call limits, 1 a day and 3 a week.
             "daily_cap": "1",
             "weekly_cap": "3",
+            # An insurer's business records (保险法 art. 87): the same rule as cooling-off.
+            "retention": "insurer",
         },
         csv=CARE_INSURANCE_CSV,
         example="examples/care-insurance.csv",
@@ -297,6 +306,9 @@ TEMPLATES: Mapping[str, Template] = {
             # No written limit for a service company's calls; the three calls are days apart.
             "daily_cap": "none",
             "weekly_cap": "none",
+            # No written rule: 5 years covers the longest statutory warranty of home works
+            # (waterproofing, 建设工程质量管理条例 art. 40) and the 3-year limitation period.
+            "retention": "5y",
         },
         csv=RENOVATION_CSV,
         example="examples/renovation.csv",
@@ -336,6 +348,9 @@ TEMPLATES: Mapping[str, Template] = {
             # Health calls, but the program retries the same evening: two a day, three a week.
             "daily_cap": "2",
             "weekly_cap": "3",
+            # Outpatient records: at least 15 years after the last visit (医疗机构病历管理规定
+            # 2013, art. 29). A default: each clinic checks it against its own rule.
+            "retention": "15y",
         },
         csv=CLINIC_TREATED_CSV,
         example="examples/clinic-treated.csv",
@@ -368,6 +383,10 @@ TEMPLATES: Mapping[str, Template] = {
             # Two attempts around one noon, as the program asks; never more than 3 a week.
             "daily_cap": "2",
             "weekly_cap": "3",
+            # A sales call, not care: no record-keeping rule, and personal data is kept no longer
+            # than needed (PIPL art. 19); 3 years is the general limitation period for claims
+            # (民法典 art. 188), so a complaint about the call can still be answered.
+            "retention": "3y",
         },
         csv=CLINIC_VISITOR_CSV,
         example="examples/clinic-visitor.csv",

@@ -186,6 +186,28 @@ def _amount(text: str) -> str:
     return text
 
 
+def _term_months(text: str) -> str:
+    if _YEARS.fullmatch(text) is None or not 1 <= int(text) <= 999:
+        raise ValueError("must be a whole number of months from 1 to 999")
+    return str(int(text))
+
+
+# The contract's dates the insurer retention rule reads (recordings.retention): without
+# contract_end a recording of the case is kept until one is given.
+_CONTRACT_END = Column(
+    "contract_end",
+    "the day the contract ends, YYYY-MM-DD (its recordings are kept 5 or 10 years after it)",
+    role=Role.DETAIL,
+    check=parse_iso_date,
+)
+_TERM_MONTHS = Column(
+    "term_months",
+    "the contract's term in months: up to 12 keeps recordings 5 years after the end, longer 10",
+    role=Role.DETAIL,
+    check=_term_months,
+)
+
+
 def _payment_years(text: str) -> str:
     if _YEARS.fullmatch(text) is None or not 1 <= int(text) <= 100:
         raise ValueError("must be a whole number of years from 1 to 100")
@@ -248,6 +270,8 @@ COOLING_OFF_CSV = CsvSpec(
         Column(
             "seller", "the agent who sold it (problem cases go to someone else)", role=Role.DETAIL
         ),
+        _CONTRACT_END,
+        _TERM_MONTHS,
         Column("language", "call language, zh-CN or en-US (default: the campaign's)"),
         Column("timezone", "IANA time zone of the policyholder (default: the campaign's)"),
     ),
@@ -286,6 +310,8 @@ CARE_INSURANCE_CSV = CsvSpec(
             key="appointment_date",
         ),
         Column("appointment_content", "what the next appointment covers", role=Role.DETAIL),
+        _CONTRACT_END,
+        _TERM_MONTHS,
         _LANGUAGE,
         Column("timezone", "IANA time zone of the insured (default: the campaign's)"),
     )

@@ -10,13 +10,14 @@ import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ivr.cli_context import fail as _fail
 from ivr.cli_options import FORMAT
 from ivr.consent.dnc import (
     DEFAULT_REGION,
@@ -58,12 +59,6 @@ def _services() -> Services:
     from ivr.cli import services_for, settings
 
     return services_for(settings())
-
-
-def _fail(message: str, status: int = 1) -> NoReturn:
-    from ivr.cli import fail
-
-    fail(message, status)
 
 
 def _phone(raw: str, region: str) -> str:

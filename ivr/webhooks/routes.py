@@ -8,7 +8,8 @@ so the provider stops retrying.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import cast
 
@@ -72,6 +73,21 @@ def _optional_int(name: str) -> int | None:
         return int(raw) if raw != "" else None
     except ValueError:
         abort(400, description=f"form field {name} must be a number")
+
+
+def _provider_time(name: str) -> datetime | None:
+    """An RFC 2822 time field (Twilio writes "Mon, 07 Jan 2030 01:00:05 +0000"); None if unusable.
+
+    A bad value is not worth refusing the callback for: the recording must still be fetched.
+    """
+    raw = request.form.get(name, "")
+    try:
+        parsed = parsedate_to_datetime(raw) if raw else None
+    except (TypeError, ValueError):
+        log.warning("unreadable provider time", extra={"action": "webhook.bad_time", "field": name})
+        return None
+    # "-0000" (zone unknown) parses as naive; Twilio's times are UTC.
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _twiml(body: str) -> Response:
@@ -203,6 +219,9 @@ def voice() -> Response:
             return _twiml(hangup())
         if attempt.status.rank < AttemptStatus.IN_PROGRESS.rank:
             attempt.status = AttemptStatus.IN_PROGRESS
+            session.add(
+                CallEvent(attempt_id=attempt.id, at=now, kind="status", detail="in-progress")
+            )
         started = attempt.flow_state is not None
         chosen = choose_opening(attempt.answered_by, held=held, started=started)
         if chosen is Opening.MACHINE:
@@ -277,6 +296,7 @@ def recording() -> tuple[str, int]:
             status=RecordingStatus.PENDING if ok else RecordingStatus.FAILED,
             duration_s=_optional_int("RecordingDuration"),
             channels=_optional_int("RecordingChannels"),
+            started_at=_provider_time("RecordingStartTime"),
             next_fetch_at=now if ok else None,
             last_error=None if ok else f"provider reported {provider_status}",
             created_at=now,

@@ -127,8 +127,12 @@ def dial(
 
 
 def events_of(session: Session, attempt_id: int) -> list[str]:
-    """The kinds of an attempt's timeline events."""
-    rows = session.scalars(select(CallEvent.kind).where(CallEvent.attempt_id == attempt_id))
+    """The kinds of an attempt's answering-machine events."""
+    rows = session.scalars(
+        select(CallEvent.kind).where(
+            CallEvent.attempt_id == attempt_id, CallEvent.kind.like("amd.%")
+        )
+    )
     return list(rows)
 
 

@@ -201,3 +201,50 @@ def test_campaign_with_a_broken_flow_file_is_refused(ivr: Any, tmp_path: Path) -
     )  # fmt: skip
     assert result.exit_code == 1
     assert "mine.yaml" in result.output
+
+
+def test_recordings_reseal_needs_a_key_and_rewrites_clear_files_under_it(
+    ivr: Any, env: dict[str, str]
+) -> None:
+    """Without IVR_RECORDINGS_KEY: exit 2, nothing touched. With it: a clear file is sealed."""
+    import base64
+    import hashlib
+    from datetime import UTC, datetime
+
+    from ivr.db import make_engine, make_sessions
+    from ivr.models import Recording, RecordingStatus
+    from ivr.telephony.sim_media import recording_wav
+    from recordings.crypto import sealed_key_id
+
+    assert ivr("db", "upgrade").exit_code == 0
+    data = recording_wav(1.0)
+    store = Path(env["IVR_RECORDINGS_DIR"])
+    (store / "2030/01").mkdir(parents=True)
+    (store / "2030/01/RE01.wav").write_bytes(data)
+    engine = make_engine(env["IVR_DATABASE_URL"])
+    with make_sessions(engine).begin() as session:
+        session.add(
+            Recording(
+                recording_sid="RE01",
+                call_sid="CA01",
+                media_url="https://api.example.test/RE01",
+                status=RecordingStatus.STORED,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=len(data),
+                path="2030/01/RE01.wav",
+                created_at=datetime(2030, 1, 7, 1, 0, tzinfo=UTC),
+            )
+        )
+    engine.dispose()
+
+    refused = ivr("recordings", "reseal")
+    assert refused.exit_code == 2 and "IVR_RECORDINGS_KEY" in refused.output
+    assert (store / "2030/01/RE01.wav").read_bytes() == data
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    resealed = ivr("recordings", "reseal", IVR_RECORDINGS_KEY=key)
+    assert resealed.exit_code == 0, resealed.output
+    assert "resealed 1, skipped 0" in resealed.output
+    assert sealed_key_id((store / "2030/01/RE01.wav").read_bytes()) is not None
+    verified = ivr("recordings", "verify", IVR_RECORDINGS_KEY=key)
+    assert verified.exit_code == 0, verified.output

@@ -135,7 +135,11 @@ def test_recording_is_stored_checked_and_then_deleted_at_the_provider(
     assert (clock.now, clock.now) == (row.stored_at, row.provider_deleted_at)
     assert (None, None, 0) == (row.next_fetch_at, row.last_error, row.fetch_tries)
     assert [(True, RecordingStatus.STORED)] == seen_at_delete
-    assert [path] == stored_files(services.settings)
+    # The listening copy comes last, next to the evidence; the evidence is left as it was.
+    assert f"2030/01/{SID}.listen.mp3" == row.listen_path
+    assert [row.listen_path, path] == stored_files(services.settings)
+    assert (1, 0) == (report.listen_copies, report.listen_failed)
+    assert WAV == store.read(path)
 
 
 def test_fetch_logs_carry_an_action(
@@ -351,6 +355,7 @@ def test_a_row_taken_by_another_run_after_it_was_read_is_skipped(
 
     The first run read both as due; the second row is still PENDING but its next_fetch_at has
     moved, so the first run's conditional claim matches nothing and it does not download again.
+    One worker, so that the first run reaches the second row only after the second run took it.
     """
     announce(services, SID)
     announce(services, OTHER_SID)
@@ -365,7 +370,7 @@ def test_a_row_taken_by_another_run_after_it_was_read_is_skipped(
     second = mocked.get(wav_url(OTHER_SID), status=404)
     mocked.delete(delete_url(SID), status=204)
 
-    report = fetch_due(services)
+    report = fetch_due(services, workers=1)
 
     assert [(0, 1)] == inner
     assert (1, 1) == (report.stored, report.skipped)
@@ -395,7 +400,7 @@ def test_a_run_that_dies_mid_download_is_completed_after_the_lease(
     report = fetch_due(services)
 
     assert (1, 1) == (report.stored, report.deleted)
-    assert [f"2030/01/{SID}.wav"] == stored_files(services.settings)
+    assert [f"2030/01/{SID}.listen.mp3", f"2030/01/{SID}.wav"] == stored_files(services.settings)
 
 
 def test_a_stored_row_left_by_a_crash_before_the_delete_is_deleted(
@@ -430,3 +435,20 @@ def test_a_store_that_cannot_be_written_is_an_error(
     row = load(services, row_id)
     assert (0, 1, 0) == (report.stored, report.waiting, report.deleted)
     assert row.last_error is not None and "recordings store" in row.last_error
+
+
+def test_workers_fetch_several_recordings_each_exactly_once(
+    services: Services, mocked: responses.RequestsMock
+) -> None:
+    """Two workers, five recordings: every one downloaded, stored and deleted once."""
+    sids = [f"RE{n:032x}" for n in range(1, 6)]
+    for sid in sids:
+        announce(services, sid)
+    media = [mocked.get(wav_url(sid), body=WAV, content_type="audio/x-wav") for sid in sids]
+    deletes = [mocked.delete(delete_url(sid), status=204) for sid in sids]
+
+    report = fetch_due(services, workers=2)
+
+    assert (5, 5, 0) == (report.stored, report.deleted, report.skipped)
+    assert [1] * 5 == [m.call_count for m in media] == [d.call_count for d in deletes]
+    assert 10 == len(stored_files(services.settings))  # five recordings, five listening copies

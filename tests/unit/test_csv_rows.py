@@ -492,6 +492,13 @@ def test_cooling_off_row_splits_into_case_details_options_and_facts() -> None:
     assert {"dob": "19800229", "id_last4": "987X"} == result.facts
 
 
+def test_cooling_off_contract_dates_go_to_the_details_for_the_retention_rule() -> None:
+    """contract_end and term_months are optional; given, the insurer retention rule reads them."""
+    (result,) = cooling_off({**POLICY, "contract_end": "2031-06-30", "term_months": "012"})
+    assert isinstance(result, CaseRow)
+    assert ("2031-06-30", "12") == (result.details["contract_end"], result.details["term_months"])
+
+
 def test_cooling_off_row_repr_never_shows_the_facts() -> None:
     """A row printed or logged by mistake does not carry the date of birth or the ID digits."""
     (result,) = cooling_off(POLICY)
@@ -555,6 +562,8 @@ def test_blank_cooling_off_days_leaves_the_campaign_default() -> None:
         ("premium", "0", "premium: must be an amount in yuan greater than 0"),
         ("payment_years", "0", "payment_years: must be a whole number of years from 1 to 100"),
         ("product", "", "product: must not be empty"),
+        ("contract_end", "2031-02-30", "contract_end: must be a real date written YYYY-MM-DD"),
+        ("term_months", "0", "term_months: must be a whole number of months from 1 to 999"),
     ],
 )
 def test_bad_cooling_off_cell_is_a_row_error_that_never_echoes_it(

@@ -72,3 +72,83 @@ def test_a_format_with_zero_channels_is_refused() -> None:
 
     with pytest.raises(AudioError):
         inspect_wav(body)
+
+
+def wav_bytes(
+    *,
+    tag: int = 1,
+    channels: int = 2,
+    rate: int = 8000,
+    bits: int = 16,
+    byte_rate: int | None = None,
+    data: bytes = b"\0" * 32000,
+    data_size: int | None = None,
+    extra: bytes = b"",
+) -> bytes:
+    """A WAV built chunk by chunk, so each header field can be made wrong on its own."""
+    align = channels * bits // 8
+    fmt = struct.pack(
+        "<HHIIHH",
+        tag,
+        channels,
+        rate,
+        rate * align if byte_rate is None else byte_rate,
+        align,
+        bits,
+    )
+    size = len(data) if data_size is None else data_size
+    chunks = (
+        b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + extra
+        + b"data"
+        + struct.pack("<I", size)
+        + data
+    )
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def test_duration_comes_from_the_header_and_the_byte_count() -> None:
+    """32,000 bytes of 8 kHz 16-bit stereo are one second, whatever the samples hold."""
+    assert AudioInfo(duration_s=1.0, channels=2, sample_rate=8000) == inspect_wav(wav_bytes())
+
+
+def test_chunks_before_the_data_are_skipped() -> None:
+    """A LIST chunk (odd length, padded) between fmt and data does not confuse the reader."""
+    listing = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"
+
+    assert 1.0 == inspect_wav(wav_bytes(extra=listing)).duration_s
+
+
+def test_a_data_chunk_longer_than_the_file_is_truncated() -> None:
+    """The data chunk claims more bytes than the RIFF chunk holds: a cut download."""
+    with pytest.raises(AudioError, match="truncated: data chunk says 64000 bytes"):
+        inspect_wav(wav_bytes(data_size=64000))
+
+
+def test_data_that_is_not_whole_frames_is_refused() -> None:
+    """Stereo 16-bit frames are 4 bytes: 31,998 bytes cannot be a recording."""
+    with pytest.raises(AudioError, match="not whole 4-byte frames"):
+        inspect_wav(wav_bytes(data=b"\0" * 31998))
+
+
+def test_a_byte_rate_that_disagrees_with_the_format_is_refused() -> None:
+    """A header whose rates contradict each other gives no duration we could trust."""
+    with pytest.raises(AudioError, match="does not make 4-byte frames at 16000 bytes/s"):
+        inspect_wav(wav_bytes(byte_rate=16000))
+
+
+def test_a_compressed_format_is_refused() -> None:
+    """Only PCM is measured from its size: mu-law (tag 7) and others are not the format agreed."""
+    with pytest.raises(AudioError, match="format tag 0x0007, not PCM"):
+        inspect_wav(wav_bytes(tag=7, bits=8))
+
+
+def test_a_data_chunk_before_any_fmt_is_refused() -> None:
+    """Without a format the bytes have no duration."""
+    body = b"data" + struct.pack("<I", 4) + b"\0" * 4
+    wav = b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+    with pytest.raises(AudioError, match="no fmt chunk"):
+        inspect_wav(wav)

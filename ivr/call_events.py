@@ -1,0 +1,84 @@
+"""The call's moments the flow writes to its timeline (CallEvent rows): keys pressed, prompts.
+
+Noted in the webhook's transaction by ivr.attempts, only once a step has moved on, so a replayed
+webhook adds nothing. recordings.timeline reads them back aligned to the recording. At an identity
+question the digits are never written: only a mask and whether they matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ivr.flows.model import (
+    Effect,
+    Event,
+    Flow,
+    FlowState,
+    IdentityChecked,
+    Input,
+    Prompt,
+    VerifyNode,
+)
+from ivr.models import CallEvent
+
+MASK = "••••"  # what an identity entry looks like on the timeline, whatever its length
+DETAIL_MAX = 200  # CallEvent.detail's width
+
+
+def note_keys(
+    session: Session,
+    attempt_id: int,
+    flow: Flow,
+    before: FlowState | None,
+    event: Event,
+    effects: Iterable[Effect],
+    now: datetime,
+) -> None:
+    """Note the keys of a Gather: `key` (question and digits) or `no_input` (silence).
+
+    At an identity question the digits are never written: the entry shows as a mask and whether
+    it matched the case's keyed hash.
+    """
+    if not isinstance(event, Input) or before is None:
+        return
+    node = flow.node(before.node)
+    digits = event.digits.strip()
+    if isinstance(node, VerifyNode):
+        digits = digits.rstrip("#")
+    if not digits:
+        kind, detail = "no_input", node.id
+    elif isinstance(node, VerifyNode):
+        checked = [e.matched for e in effects if isinstance(e, IdentityChecked)]
+        verdict = "not checked" if not checked else "matched" if checked[0] else "did not match"
+        kind, detail = "key", f"{node.id}: {MASK} {verdict}"
+    else:
+        kind, detail = "key", f"{node.id}: {digits}"
+    session.add(CallEvent(attempt_id=attempt_id, at=now, kind=kind, detail=detail[:DETAIL_MAX]))
+
+
+def note_prompts(
+    session: Session, attempt_id: int, flow: Flow, prompts: tuple[Prompt, ...], now: datetime
+) -> None:
+    """Note the prompts a TwiML answer plays, by the flow's node ids (never their text)."""
+    if not prompts:
+        return
+    detail = " + ".join(_prompt_name(flow, prompt) for prompt in prompts)
+    session.add(CallEvent(attempt_id=attempt_id, at=now, kind="prompt", detail=detail[:DETAIL_MAX]))
+
+
+def _prompt_name(flow: Flow, prompt: Prompt) -> str:
+    named: list[tuple[str, Prompt]] = [("reprompt", flow.reprompt)]
+    for node in flow.nodes.values():
+        own = getattr(node, "prompt", None)
+        if isinstance(own, Prompt):
+            named.append((node.id, own))
+        if isinstance(node, VerifyNode) and node.wrong is not None:
+            named.append((f"{node.id}.wrong", node.wrong))
+    # The very object first: two nodes may say the same words.
+    for name, candidate in named:
+        if candidate is prompt:
+            return name
+    return next((name for name, candidate in named if candidate == prompt), "?")

@@ -1,0 +1,479 @@
+"""Replaying a stored recording to signed-in staff: byte ranges, checksum first, audited.
+
+    GET /recordings/<id>/audio?reason=...[&copy=listen]      (HEAD too)
+    GET /recordings/<id>/timeline
+
+Supervisors, compliance officers and administrators may listen; agents get 403 for now. Each
+served GET appends `recording.replay` (who, why, which bytes) to the audit log and commits it
+*before* the first byte leaves, so there is no listen without its trace. A HEAD sends no audio
+and is not audited. Responses say `Cache-Control: no-store`: a copy kept in a browser cache could
+be played again with no entry.
+
+The evidence file is served only while its SHA-256 is the one recorded when it was stored;
+otherwise the request is refused (409), logged as an error and audited as
+`recording.integrity_failed`. Hashing a 5 MB file for every range request a seeking player sends
+would cost more than serving it, so on the local, unencrypted store the digest is cached per
+process under the file's identity and change stamps (device, inode, size, mtime, ctime). Any
+write to the file or replacement of it changes at least the ctime, which, unlike the mtime,
+utime() cannot set back (only moving the system clock could), so a file changed after it was
+hashed is hashed again before it is served. What the cache does not cover: a change made below
+the file system (editing the raw disk) while this process runs; `ivr recordings verify`
+re-hashes everything for that. The bytes served are read from the same open file the digest was
+checked on. Stores that are not a plain local folder (object storage, encryption at rest) are
+read whole and hashed on every request: their objects carry no stamp this process can trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from ivr.audit.log import record
+from ivr.models import Recording, RecordingStatus, StaffRole
+from ivr.services import Services
+from ivr.staff.auth import ErrorReply, check_role, current_staff, error, require_role
+from ivr.staff.signin import Staff
+from recordings.crypto import TamperedError, UnknownKeyError
+from recordings.store import LocalStore, RecordingStore, StorePathError, open_store
+from recordings.timeline import recording_timeline
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("recordings", __name__, url_prefix="/recordings")
+
+REPLAY_ROLES = (StaffRole.SUPERVISOR, StaffRole.COMPLIANCE, StaffRole.ADMIN)
+MAX_REASON = 500
+CHUNK = 64 * 1024
+MEDIA_TYPES = {"evidence": ("audio/wav", "wav"), "listen": ("audio/mpeg", "mp3")}
+
+
+# --- byte ranges (pure) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes start..end of a file, both included (as HTTP counts them)."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        """How many bytes the range holds."""
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        """The Content-Range header of a 206 answer."""
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+class RangeNotSatisfiableError(ValueError):
+    """The Range header is valid but no byte of it lies inside the file."""
+
+
+# Up to 18 digits: any real offset, and never a number too long for int() to take.
+_RANGE_SPEC = re.compile(r"(\d{0,18})-(\d{0,18})")
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range a Range header asks of a file of `size` bytes; None: the whole file.
+
+    As RFC 9110 (14.2) allows, a header that is not one valid `bytes` range (another unit, bad
+    syntax, several ranges) is ignored and the whole file is sent. A valid range with no byte in
+    the file raises RangeNotSatisfiableError (answered 416).
+    """
+    if header is None:
+        return None
+    unit, equals, spec = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return None
+    spec = spec.strip()
+    if "," in spec:  # several ranges: no audio player asks for them; the whole file is valid
+        return None
+    match = _RANGE_SPEC.fullmatch(spec)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # bytes=-n: the last n bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiableError(spec)
+        return ByteRange(max(0, size - suffix), size - 1)
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid, so ignored
+    if start >= size:
+        raise RangeNotSatisfiableError(spec)
+    return ByteRange(start, size - 1 if not last else min(int(last), size - 1))
+
+
+# --- the stored audio ---------------------------------------------------------------------------
+
+Stamp = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
+
+
+class DigestCache:
+    """SHA-256 digests of local files, per process, valid while the file's stamp is unchanged."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[Stamp, str]] = OrderedDict()
+        self._lock = threading.Lock()  # threaded servers share one cache
+
+    def get(self, path: str, stamp: Stamp) -> str | None:
+        """The digest recorded for the file if it still has this stamp."""
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is None or entry[0] != stamp:
+                return None
+            self._entries.move_to_end(path)
+            return entry[1]
+
+    def put(self, path: str, stamp: Stamp, digest: str) -> None:
+        """Remember a digest computed from the file while it had this stamp."""
+        with self._lock:
+            self._entries[path] = (stamp, digest)
+            self._entries.move_to_end(path)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+DIGESTS = DigestCache()
+
+
+class _FileAudio:
+    """A file of the local store, open; its digest comes from the cache, or from `load`."""
+
+    def __init__(self, handle: BinaryIO, absolute: str) -> None:
+        self._handle = handle
+        self._absolute = absolute
+        info = os.fstat(handle.fileno())
+        self._stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        self.size = info.st_size
+        self.digest = DIGESTS.get(absolute, self._stamp)
+
+    def load(self) -> None:
+        """Hash the file (the slow part: call it with no transaction open)."""
+        sha = hashlib.sha256()
+        self._handle.seek(0)
+        while block := self._handle.read(1 << 20):
+            sha.update(block)
+        self.digest = sha.hexdigest()
+        DIGESTS.put(self._absolute, self._stamp, self.digest)
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        """The bytes of the range, a chunk at a time; closes the file when done or abandoned."""
+        try:
+            self._handle.seek(start)
+            while length > 0:
+                block = self._handle.read(min(CHUNK, length))
+                if not block:
+                    return
+                length -= len(block)
+                yield block
+        finally:
+            self._handle.close()
+
+    def close(self) -> None:
+        """Close the file without serving it."""
+        self._handle.close()
+
+
+class _StoreAudio:
+    """A file of another store (object storage, encrypted): read whole and hashed by `load`."""
+
+    def __init__(self, store: RecordingStore, path: str) -> None:
+        self._store = store
+        self._path = path
+        self._data = b""
+        self.size = 0
+        self.digest: str | None = None
+
+    def load(self) -> None:
+        """Read and hash the whole file (the slow part: call it with no transaction open)."""
+        self._data = self._store.read(self._path)
+        self.size = len(self._data)
+        self.digest = hashlib.sha256(self._data).hexdigest()
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        """The bytes of the range."""
+        view = memoryview(self._data)[start : start + length]
+        for offset in range(0, len(view), CHUNK):
+            yield bytes(view[offset : offset + CHUNK])
+
+    def close(self) -> None:
+        """Let the bytes go."""
+        self._data = b""
+
+
+def open_audio(services: Services, path: str, key_id: str | None) -> _FileAudio | _StoreAudio:
+    """A stored file ready to serve once its `digest` is known (else call `load` first).
+
+    FileNotFoundError or StorePathError (here or from `load`) if the file is not there;
+    recordings.crypto's UnknownKeyError or TamperedError if it cannot be decrypted.
+    """
+    store = open_store(services.settings)
+    if key_id is not None and store.key_id is None:
+        # Stored encrypted, and IVR_RECORDINGS_KEY is not set here: the bytes are no recording.
+        raise UnknownKeyError(key_id, ())
+    if isinstance(store, LocalStore) and key_id is None:
+        handle = store.open(path)
+        return _FileAudio(handle, str(handle.name))
+    return _StoreAudio(store, path)
+
+
+# --- the routes ---------------------------------------------------------------------------------
+
+
+def _services() -> Services:
+    return cast(Services, current_app.extensions["ivr"])
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a replay request serves, read from the recording's row."""
+
+    recording_id: int
+    recording_sid: str
+    copy: str  # evidence | listen
+    path: str
+    sha256: str | None  # the evidence's recorded checksum; None for the listening copy
+    size_bytes: int | None
+    key_id: str | None  # set when the store keeps the file encrypted
+
+
+def _reason() -> str | None:
+    """The listener's reason, whitespace collapsed; None if missing, blank or unusable."""
+    reason = " ".join(request.args.get("reason", "").split())
+    if not reason or len(reason) > MAX_REASON or any(ord(ch) < 32 for ch in reason):
+        return None
+    return reason
+
+
+# Built once: every range request a seeking player sends runs it.
+_RECORDING = select(
+    Recording.recording_sid,
+    Recording.status,
+    Recording.path,
+    Recording.sha256,
+    Recording.size_bytes,
+    Recording.listen_path,
+    Recording.key_id,
+    Recording.purged_at,
+).where(Recording.id == bindparam("recording_id"))
+
+
+def _target(db: Session, recording_id: int, copy: str) -> _Target | ErrorReply:
+    row = db.connection().execute(_RECORDING, {"recording_id": recording_id}).one_or_none()
+    if row is None:
+        return error(404, f"there is no recording {recording_id}")
+    if row.purged_at is not None:
+        return error(410, f"recording {recording_id} was purged under its retention rule")
+    if row.status != RecordingStatus.STORED or not row.path:
+        return error(404, f"recording {recording_id} is not stored yet")
+    if copy == "listen":
+        if not row.listen_path:
+            return error(404, f"recording {recording_id} has no listening copy")
+        path, sha256, size = row.listen_path, None, None
+    else:
+        path, sha256, size = row.path, row.sha256, row.size_bytes
+    return _Target(recording_id, row.recording_sid, copy, path, sha256, size, row.key_id)
+
+
+def _refuse_altered(
+    services: Services, db: Session, actor: str, target: _Target, problem: str
+) -> ResponseReturnValue:
+    """Refuse to serve evidence that is not what was stored; log it and audit it."""
+    log.error(
+        "stored recording failed its integrity check; not served",
+        extra={
+            "action": "recording.integrity_failed",
+            "recording_id": target.recording_id,
+            "problem": problem,
+            "user": actor,
+        },
+    )
+    record(
+        db,
+        services,
+        actor=actor,
+        action="recording.integrity_failed",
+        object_kind="recording",
+        object_id=target.recording_id,
+        detail={"problem": problem, "path": target.path},
+    )
+    db.commit()
+    return error(
+        409,
+        f"recording {target.recording_id} is not served: its stored file is {problem}; "
+        "the incident is logged and audited",
+    )
+
+
+@bp.get("/<int:recording_id>/audio")
+def audio(recording_id: int) -> ResponseReturnValue:
+    """Serve a recording (or a range of it) after checking it and writing its audit entry."""
+    services = _services()
+    # One session from the role check to the audit entry: a seeking player sends many requests,
+    # and on SQLite each transaction takes the write lock. Nothing here may open a second
+    # session while this one holds the connection.
+    with services.sessions() as db:
+        staff = check_role(REPLAY_ROLES, db)
+        if not isinstance(staff, Staff):
+            return staff
+        reason = _reason()
+        if reason is None:
+            return error(
+                400,
+                "a reason is required: ?reason=... says why you listen (a complaint or audit "
+                f"reference, at most {MAX_REASON} characters); it is kept in the audit log",
+            )
+        copy = request.args.get("copy", "evidence")
+        if copy not in MEDIA_TYPES:
+            return error(400, "copy must be evidence (the default) or listen")
+        target = _target(db, recording_id, copy)
+        if not isinstance(target, _Target):
+            return target
+        try:
+            stored = open_audio(services, target.path, target.key_id)
+            if stored.digest is None:
+                # Hashing a file or reading an object takes a while: end the transaction first
+                # (on SQLite it holds the database's write lock); the next statement starts one.
+                db.rollback()
+                stored.load()
+        except (FileNotFoundError, StorePathError):
+            if copy == "listen":
+                return error(404, f"the listening copy of recording {recording_id} is missing")
+            return _refuse_altered(services, db, staff.username, target, "missing")
+        except TamperedError:  # encrypted at rest, and no longer what was sealed
+            return _refuse_altered(services, db, staff.username, target, "altered")
+        except UnknownKeyError as exc:
+            log.error(
+                "recording sealed with a key this installation does not have",
+                extra={"action": "recording.key_missing", "recording_id": recording_id},
+            )
+            return error(
+                500, f"recording {recording_id} is encrypted with key {exc.key_id}, not configured"
+            )
+        except OSError:
+            # The store (a bucket, a network disk) failed: nothing is known about the file.
+            log.exception(
+                "recordings store failed",
+                extra={"action": "recording.store_failed", "recording_id": recording_id},
+            )
+            return error(503, "the recordings store cannot be read just now; try again shortly")
+        if copy == "evidence" and (
+            stored.digest != target.sha256
+            or (target.size_bytes is not None and stored.size != target.size_bytes)
+        ):
+            stored.close()
+            return _refuse_altered(services, db, staff.username, target, "altered")
+        try:
+            return _serve(services, db, staff.username, reason, target, stored)
+        except BaseException:
+            stored.close()  # no entry, no audio
+            raise
+
+
+def _serve(
+    services: Services,
+    db: Session,
+    actor: str,
+    reason: str,
+    target: _Target,
+    stored: _FileAudio | _StoreAudio,
+) -> ResponseReturnValue:
+    assert stored.digest is not None
+    media_type, extension = MEDIA_TYPES[target.copy]
+    etag = f'"{stored.digest}"'
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{target.recording_sid}.{extension}"',
+    }
+    header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if header is not None and if_range is not None and if_range.strip() != etag:
+        header = None  # the client's copy is another version: send the whole current file
+    try:
+        wanted = parse_range(header, stored.size)
+    except RangeNotSatisfiableError:
+        stored.close()
+        headers["Content-Range"] = f"bytes */{stored.size}"
+        return jsonify(error="the range lies outside the recording"), 416, headers
+    served = wanted or ByteRange(0, stored.size - 1)
+    headers["Content-Length"] = str(max(served.length, 0))
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = wanted.content_range(stored.size)
+    if request.method == "HEAD":
+        stored.close()
+        head = Response(status=status, headers=headers, mimetype=media_type)
+        head.headers["Content-Length"] = headers["Content-Length"]  # the body it stands for
+        return head
+    bytes_ = "all" if wanted is None else f"{wanted.start}-{wanted.end}"
+    record(
+        db,
+        services,
+        actor=actor,
+        action="recording.replay",
+        object_kind="recording",
+        object_id=target.recording_id,
+        detail={"reason": reason, "copy": target.copy, "range": bytes_, "size": stored.size},
+    )
+    db.commit()  # before the first byte is sent: a listen never goes without its trace
+    log.info(
+        "recording replayed",
+        extra={
+            "action": "recording.replay",
+            "recording_id": target.recording_id,
+            "user": actor,
+            "range": bytes_,
+            "copy": target.copy,
+        },
+    )
+    body = stored.chunks(served.start, served.length)
+    return Response(body, status, headers, mimetype=media_type, direct_passthrough=True)
+
+
+@bp.get("/<int:recording_id>/timeline")
+@require_role(*REPLAY_ROLES)
+def timeline(recording_id: int) -> ResponseReturnValue:
+    """The call's events aligned to the recording, as JSON; audited as `recording.timeline`.
+
+    The timeline holds the survey answers keyed during the call, so reading it is recorded like
+    a replay (no reason asked: it carries no voice).
+    """
+    services = _services()
+    staff = current_staff()
+    assert staff is not None  # require_role let the request in
+    with services.sessions.begin() as db:
+        found = recording_timeline(db, recording_id)
+        if found is None:
+            return error(404, f"there is no recording {recording_id}")
+        record(
+            db,
+            services,
+            actor=staff.username,
+            action="recording.timeline",
+            object_kind="recording",
+            object_id=recording_id,
+        )
+    return jsonify(found.as_json())
