@@ -635,6 +635,8 @@ def _register() -> None:
     from ivr.consent.cli import dnc
     from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
+    from ivr.queue.cli import QUEUE_COMMANDS
+    from ivr.queue.sla_cli import digest_command, sla_command
     from ivr.staff.cli import users
     from recordings.retention_cli import hold, purge, release
     from recordings.timeline import timeline_command
@@ -649,6 +651,10 @@ def _register() -> None:
     recordings.add_command(purge)
     main.add_command(users)
     recordings.add_command(timeline_command)
+    for command in QUEUE_COMMANDS:
+        queue.add_command(command)
+    queue.add_command(sla_command)
+    queue.add_command(digest_command)
 
 
 _register()

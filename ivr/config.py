@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
@@ -57,6 +58,19 @@ class Settings:
     recordings_old_keys: tuple[str, ...] = field(default=(), repr=False)
     # Make a compressed mono copy of each stored recording for listening (needs ffmpeg).
     recordings_listen_copy: bool = True
+    # An escalation's claim lapses after its holder has done nothing on it for this long.
+    claim_idle_minutes: int = 30
+    # Supervisors' mail (ivr.notify): overdue escalations and the daily digest. No host: no mail.
+    smtp_host: str = ""
+    smtp_port: int = 587  # 465 speaks TLS from the first byte (SMTPS); others may use STARTTLS
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    # Default: on, except for a relay on the loopback interface (127.0.0.1, ::1, localhost).
+    smtp_starttls: bool = True
+    smtp_from: str = ""
+    supervisor_emails: tuple[str, ...] = ()  # one list for every campaign, for now
+    digest_hour: int = 8  # local hour of the daily digest, in digest_timezone
+    digest_timezone: str = "Asia/Shanghai"
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (the demo and tests use it)."""
@@ -110,6 +124,16 @@ _ENV_OF = {
     "recordings_key": "IVR_RECORDINGS_KEY",
     "recordings_old_keys": "IVR_RECORDINGS_OLD_KEYS",
     "recordings_listen_copy": "IVR_RECORDINGS_LISTEN_COPY",
+    "claim_idle_minutes": "IVR_CLAIM_IDLE_MINUTES",
+    "smtp_host": "IVR_SMTP_HOST",
+    "smtp_port": "IVR_SMTP_PORT",
+    "smtp_user": "IVR_SMTP_USER",
+    "smtp_password": "IVR_SMTP_PASSWORD",
+    "smtp_starttls": "IVR_SMTP_STARTTLS",
+    "smtp_from": "IVR_SMTP_FROM",
+    "supervisor_emails": "IVR_SUPERVISOR_EMAILS",
+    "digest_hour": "IVR_DIGEST_HOUR",
+    "digest_timezone": "IVR_DIGEST_TIMEZONE",
 }
 
 RECORDINGS_STORES = ("local", "s3")
@@ -187,6 +211,73 @@ def _recordings_storage(
         values["recordings_listen_copy"] = _BOOLEANS.get(listen.lower(), True)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _mail_address(value: str, var: str, problems: list[str]) -> str:
+    """A bare address (name@domain), or a problem naming the variable."""
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or any(c in value for c in ' <>,;"\n'):
+        problems.append(
+            f"{var} must be an e-mail address such as ivr@hospital.example, got {value!r}"
+        )
+    return value
+
+
+def _mail(get: Callable[[str], str | None], values: dict[str, object], problems: list[str]) -> None:
+    """SMTP and the supervisors' addresses (IVR_SMTP_*, IVR_SUPERVISOR_EMAILS, IVR_DIGEST_*)."""
+    host = get("smtp_host")
+    if host is not None:
+        values["smtp_host"] = host
+    if (port := get("smtp_port")) is not None:
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            problems.append(f"IVR_SMTP_PORT must be a port number 1-65535, got {port!r}")
+        else:
+            values["smtp_port"] = int(port)
+    if (user := get("smtp_user")) is not None:
+        values["smtp_user"] = user
+    if (password := get("smtp_password")) is not None:
+        values["smtp_password"] = password
+    starttls = host not in LOOPBACK_HOSTS
+    if (flag := get("smtp_starttls")) is not None:
+        if flag.lower() not in _BOOLEANS:
+            problems.append(f"IVR_SMTP_STARTTLS must be on or off, got {flag!r}")
+        starttls = _BOOLEANS.get(flag.lower(), True)
+    values["smtp_starttls"] = starttls
+    implicit_tls = values.get("smtp_port") == 465
+    if user and not (starttls or implicit_tls) and host not in LOOPBACK_HOSTS:
+        problems.append(
+            "IVR_SMTP_USER with IVR_SMTP_STARTTLS=off would send the password in clear; "
+            "turn STARTTLS on or use port 465"
+        )
+    if (sender := get("smtp_from")) is not None:
+        values["smtp_from"] = _mail_address(sender, "IVR_SMTP_FROM", problems)
+    if (emails := get("supervisor_emails")) is not None:
+        addresses = tuple(part.strip() for part in emails.split(",") if part.strip())
+        for address in addresses:
+            _mail_address(address, "IVR_SUPERVISOR_EMAILS", problems)
+        values["supervisor_emails"] = addresses
+    if host is not None:
+        # A host alone would fail at the first overdue escalation, long after start-up.
+        if "smtp_from" not in values:
+            problems.append("IVR_SMTP_FROM is required when IVR_SMTP_HOST is set")
+        if not values.get("supervisor_emails"):
+            problems.append("IVR_SUPERVISOR_EMAILS is required when IVR_SMTP_HOST is set")
+    if (hour := get("digest_hour")) is not None:
+        if not hour.isdigit() or not 0 <= int(hour) <= 23:
+            problems.append(f"IVR_DIGEST_HOUR must be a whole hour 0-23, got {hour!r}")
+        else:
+            values["digest_hour"] = int(hour)
+    if (zone := get("digest_timezone")) is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                f"IVR_DIGEST_TIMEZONE must be a time zone such as Asia/Shanghai, got {zone!r}"
+            )
+        values["digest_timezone"] = zone
+
+
 _BOOLEANS = {
     **dict.fromkeys(("on", "1", "true", "yes"), True),
     **dict.fromkeys(("off", "0", "false", "no"), False),
@@ -259,7 +350,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"IVR_PROVIDER_MAX_IN_FLIGHT must be a whole number 1-100, got {cap!r}")
         else:
             values["provider_max_in_flight"] = int(cap)
+    if (idle := get("claim_idle_minutes")) is not None:
+        if not idle.isdigit() or not 1 <= int(idle) <= 24 * 60:
+            problems.append(f"IVR_CLAIM_IDLE_MINUTES must be a whole number 1-1440, got {idle!r}")
+        else:
+            values["claim_idle_minutes"] = int(idle)
     _recordings_storage(get, values, problems)
+    _mail(get, values, problems)
 
     if problems:
         raise ConfigError(problems)

@@ -327,6 +327,16 @@ class Escalation(Base):
     due_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Who works on it; a claim lapses when its holder has done nothing for the idle time.
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    claimed_at: Mapped[datetime | None]
+    touched_at: Mapped[datetime | None]  # the holder's last action on it
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(50))  # from the campaign's list
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    overdue_at: Mapped[datetime | None]  # when the SLA job found it past due_at
+    notified_at: Mapped[datetime | None]  # when supervisors were told it is overdue
 
     case: Mapped[Case] = relationship()
 
@@ -411,3 +421,54 @@ class StaffUser(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class EscalationEvent(Base):
+    """One step of an escalation's history: raised, triggered again, claimed, released, lapsed,
+    reassigned, resolved, reopened, overdue, notified. Never edited: the history is the record."""
+
+    __tablename__ = "escalation_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))  # a user name, or "system:<job>"
+    action: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class EvidenceKind(StrEnum):
+    """What backs an escalation's resolution."""
+
+    RECORDING = "recording"  #: a call recording kept in the recordings store
+    SCAN = "scan"  #: an uploaded document: a signed receipt of a letter or a home visit
+
+
+class Evidence(Base):
+    """A recording or an uploaded scan linked to an escalation as the proof of its outcome."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id"), index=True)
+    kind: Mapped[EvidenceKind] = mapped_column(_enum(EvidenceKind))
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recording.id"))
+    path: Mapped[str | None] = mapped_column(String(300))  # a scan, relative to the store's root
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None]
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime]
+
+
+class StaffScope(Base):
+    """What an agent may work on: a campaign, a department, or both; an agent with no scope row
+    works every campaign. Supervisors, compliance officers and administrators are not limited."""
+
+    __tablename__ = "staff_scope"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    department: Mapped[str | None] = mapped_column(String(100))

@@ -9,31 +9,16 @@ served GET appends `recording.replay` (who, why, which bytes) to the audit log a
 and is not audited. Responses say `Cache-Control: no-store`: a copy kept in a browser cache could
 be played again with no entry.
 
-The evidence file is served only while its SHA-256 is the one recorded when it was stored;
-otherwise the request is refused (409), logged as an error and audited as
-`recording.integrity_failed`. Hashing a 5 MB file for every range request a seeking player sends
-would cost more than serving it, so on the local, unencrypted store the digest is cached per
-process under the file's identity and change stamps (device, inode, size, mtime, ctime). Any
-write to the file or replacement of it changes at least the ctime, which, unlike the mtime,
-utime() cannot set back (only moving the system clock could), so a file changed after it was
-hashed is hashed again before it is served. What the cache does not cover: a change made below
-the file system (editing the raw disk) while this process runs; `ivr recordings verify`
-re-hashes everything for that. The bytes served are read from the same open file the digest was
-checked on. Stores that are not a plain local folder (object storage, encryption at rest) are
-read whole and hashed on every request: their objects carry no stamp this process can trust.
+The evidence file is served only while its SHA-256 is the one recorded when it was stored
+(recordings.stored_audio caches the check per process); otherwise the request is refused (409),
+logged as an error and audited as `recording.integrity_failed`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import re
-import threading
-from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, cast
+from typing import cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -45,8 +30,10 @@ from ivr.models import Recording, RecordingStatus, StaffRole
 from ivr.services import Services
 from ivr.staff.auth import ErrorReply, check_role, current_staff, error, require_role
 from ivr.staff.signin import Staff
+from recordings.byte_ranges import ByteRange, RangeNotSatisfiableError, parse_range
 from recordings.crypto import TamperedError, UnknownKeyError
-from recordings.store import LocalStore, RecordingStore, StorePathError, open_store
+from recordings.store import StorePathError
+from recordings.stored_audio import FileAudio, StoreAudio, open_audio
 from recordings.timeline import recording_timeline
 
 log = logging.getLogger(__name__)
@@ -55,185 +42,7 @@ bp = Blueprint("recordings", __name__, url_prefix="/recordings")
 
 REPLAY_ROLES = (StaffRole.SUPERVISOR, StaffRole.COMPLIANCE, StaffRole.ADMIN)
 MAX_REASON = 500
-CHUNK = 64 * 1024
 MEDIA_TYPES = {"evidence": ("audio/wav", "wav"), "listen": ("audio/mpeg", "mp3")}
-
-
-# --- byte ranges (pure) -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ByteRange:
-    """Bytes start..end of a file, both included (as HTTP counts them)."""
-
-    start: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        """How many bytes the range holds."""
-        return self.end - self.start + 1
-
-    def content_range(self, size: int) -> str:
-        """The Content-Range header of a 206 answer."""
-        return f"bytes {self.start}-{self.end}/{size}"
-
-
-class RangeNotSatisfiableError(ValueError):
-    """The Range header is valid but no byte of it lies inside the file."""
-
-
-# Up to 18 digits: any real offset, and never a number too long for int() to take.
-_RANGE_SPEC = re.compile(r"(\d{0,18})-(\d{0,18})")
-
-
-def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """The single byte range a Range header asks of a file of `size` bytes; None: the whole file.
-
-    As RFC 9110 (14.2) allows, a header that is not one valid `bytes` range (another unit, bad
-    syntax, several ranges) is ignored and the whole file is sent. A valid range with no byte in
-    the file raises RangeNotSatisfiableError (answered 416).
-    """
-    if header is None:
-        return None
-    unit, equals, spec = header.partition("=")
-    if not equals or unit.strip().lower() != "bytes":
-        return None
-    spec = spec.strip()
-    if "," in spec:  # several ranges: no audio player asks for them; the whole file is valid
-        return None
-    match = _RANGE_SPEC.fullmatch(spec)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # bytes=-n: the last n bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiableError(spec)
-        return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    if last and int(last) < start:
-        return None  # invalid, so ignored
-    if start >= size:
-        raise RangeNotSatisfiableError(spec)
-    return ByteRange(start, size - 1 if not last else min(int(last), size - 1))
-
-
-# --- the stored audio ---------------------------------------------------------------------------
-
-Stamp = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
-
-
-class DigestCache:
-    """SHA-256 digests of local files, per process, valid while the file's stamp is unchanged."""
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, tuple[Stamp, str]] = OrderedDict()
-        self._lock = threading.Lock()  # threaded servers share one cache
-
-    def get(self, path: str, stamp: Stamp) -> str | None:
-        """The digest recorded for the file if it still has this stamp."""
-        with self._lock:
-            entry = self._entries.get(path)
-            if entry is None or entry[0] != stamp:
-                return None
-            self._entries.move_to_end(path)
-            return entry[1]
-
-    def put(self, path: str, stamp: Stamp, digest: str) -> None:
-        """Remember a digest computed from the file while it had this stamp."""
-        with self._lock:
-            self._entries[path] = (stamp, digest)
-            self._entries.move_to_end(path)
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
-
-
-DIGESTS = DigestCache()
-
-
-class _FileAudio:
-    """A file of the local store, open; its digest comes from the cache, or from `load`."""
-
-    def __init__(self, handle: BinaryIO, absolute: str) -> None:
-        self._handle = handle
-        self._absolute = absolute
-        info = os.fstat(handle.fileno())
-        self._stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-        self.size = info.st_size
-        self.digest = DIGESTS.get(absolute, self._stamp)
-
-    def load(self) -> None:
-        """Hash the file (the slow part: call it with no transaction open)."""
-        sha = hashlib.sha256()
-        self._handle.seek(0)
-        while block := self._handle.read(1 << 20):
-            sha.update(block)
-        self.digest = sha.hexdigest()
-        DIGESTS.put(self._absolute, self._stamp, self.digest)
-
-    def chunks(self, start: int, length: int) -> Iterator[bytes]:
-        """The bytes of the range, a chunk at a time; closes the file when done or abandoned."""
-        try:
-            self._handle.seek(start)
-            while length > 0:
-                block = self._handle.read(min(CHUNK, length))
-                if not block:
-                    return
-                length -= len(block)
-                yield block
-        finally:
-            self._handle.close()
-
-    def close(self) -> None:
-        """Close the file without serving it."""
-        self._handle.close()
-
-
-class _StoreAudio:
-    """A file of another store (object storage, encrypted): read whole and hashed by `load`."""
-
-    def __init__(self, store: RecordingStore, path: str) -> None:
-        self._store = store
-        self._path = path
-        self._data = b""
-        self.size = 0
-        self.digest: str | None = None
-
-    def load(self) -> None:
-        """Read and hash the whole file (the slow part: call it with no transaction open)."""
-        self._data = self._store.read(self._path)
-        self.size = len(self._data)
-        self.digest = hashlib.sha256(self._data).hexdigest()
-
-    def chunks(self, start: int, length: int) -> Iterator[bytes]:
-        """The bytes of the range."""
-        view = memoryview(self._data)[start : start + length]
-        for offset in range(0, len(view), CHUNK):
-            yield bytes(view[offset : offset + CHUNK])
-
-    def close(self) -> None:
-        """Let the bytes go."""
-        self._data = b""
-
-
-def open_audio(services: Services, path: str, key_id: str | None) -> _FileAudio | _StoreAudio:
-    """A stored file ready to serve once its `digest` is known (else call `load` first).
-
-    FileNotFoundError or StorePathError (here or from `load`) if the file is not there;
-    recordings.crypto's UnknownKeyError or TamperedError if it cannot be decrypted.
-    """
-    store = open_store(services.settings)
-    if key_id is not None and store.key_id is None:
-        # Stored encrypted, and IVR_RECORDINGS_KEY is not set here: the bytes are no recording.
-        raise UnknownKeyError(key_id, ())
-    if isinstance(store, LocalStore) and key_id is None:
-        handle = store.open(path)
-        return _FileAudio(handle, str(handle.name))
-    return _StoreAudio(store, path)
 
 
 # --- the routes ---------------------------------------------------------------------------------
@@ -395,7 +204,7 @@ def _serve(
     actor: str,
     reason: str,
     target: _Target,
-    stored: _FileAudio | _StoreAudio,
+    stored: FileAudio | StoreAudio,
 ) -> ResponseReturnValue:
     assert stored.digest is not None
     media_type, extension = MEDIA_TYPES[target.copy]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.models import Recording, RecordingStatus
+from ivr.models import Evidence, EvidenceKind, Recording, RecordingStatus
 from recordings.crypto import CryptoError, EncryptedStore, TamperedError, UnknownKeyError
 from recordings.listen import listen_path
 from recordings.store import RecordingStore, StorePathError
@@ -106,6 +106,15 @@ def verify_store(sessions: sessionmaker[Session], store: RecordingStore) -> Veri
             report.intact += 1
         else:
             report.findings.append(finding)
+    for escalation_id, scan_path, sha256 in _scan_rows(sessions):
+        # Scans of signed receipts are evidence too (ivr.queue.evidence), kept in the same store.
+        referenced.add(scan_path)
+        report.checked += 1
+        finding = _check_scan(store, escalation_id, scan_path, sha256)
+        if finding is None:
+            report.intact += 1
+        else:
+            report.findings.append(finding)
     for sid, path, copy in _purged_rows(sessions):
         report.purged += 1
         for purged_path in (path, copy):
@@ -155,6 +164,37 @@ def _purged_rows(sessions: sessionmaker[Session]) -> list[tuple[str, str | None,
             .order_by(Recording.id)
         )
         return [(sid, path, copy) for sid, path, copy in rows]
+
+
+def _scan_rows(sessions: sessionmaker[Session]) -> list[tuple[int, str, str | None]]:
+    with sessions() as session:
+        rows = session.execute(
+            select(Evidence.escalation_id, Evidence.path, Evidence.sha256)
+            .where(Evidence.kind == EvidenceKind.SCAN, Evidence.path.is_not(None))
+            .order_by(Evidence.id)
+        )
+        return [(escalation_id, path, sha256) for escalation_id, path, sha256 in rows if path]
+
+
+def _check_scan(
+    store: RecordingStore, escalation_id: int, path: str, sha256: str | None
+) -> Finding | None:
+    """None if an uploaded scan is there and unchanged, else what is wrong with it."""
+    label = f"scan of escalation {escalation_id}"
+    try:
+        if isinstance(store, EncryptedStore):
+            actual = store.sealed_digest(path).sha256
+        else:
+            actual, _size = store.digest(path)
+    except (FileNotFoundError, StorePathError):
+        return Finding("missing", path, None, label)
+    except TamperedError as exc:
+        return Finding("altered", path, None, f"{label}: {str(exc)[:150]}")
+    except CryptoError as exc:
+        return Finding("unreadable", path, None, f"{label}: {str(exc)[:150]}")
+    if actual != sha256:
+        return Finding("altered", path, None, f"{label}: sha256 {actual[:12]}...")
+    return None
 
 
 def _check_evidence(store: RecordingStore, row: _Row, path: str) -> Finding | None:

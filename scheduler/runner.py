@@ -1,5 +1,6 @@
 """The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, flag deadlines at risk,
-purge the recordings past their retention once a day.
+release idle claims, mark overdue escalations (and mail supervisors), the daily digest, purge the
+recordings past their retention once a day.
 
 The scheduler runs only here, never inside web workers (each would run every job once more).
 Each job's pass logs one line with what it did.
@@ -16,6 +17,9 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ivr.audit.log import AuditKeyMissing
+from ivr.queue.actions import expire_claims
+from ivr.queue.digest import daily_digest
+from ivr.queue.sla import mark_overdue
 from ivr.services import Services
 from recordings.fetch import fetch_due
 from recordings.purge import purge_expired
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 
 RECORDINGS_EVERY_TICKS = 15  # every 30 s at the default 2 s tick
 AT_RISK_EVERY_TICKS = 30  # every minute: capacity and slots change slowly
+SLA_EVERY_TICKS = 30  # every minute: SLAs are hours or days; an overdue mail a minute late is fine
 # The daily purge, at a quiet hour (UTC); several diallers may all run it: each recording is
 # purged under its row lock, once.
 RETENTION_AT = {"hour": 3, "minute": 17}
@@ -78,6 +83,31 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
         **common,
     )
     scheduler.add_job(
+        _guarded("claims", lambda: _expire_claims(services)),
+        "interval",
+        seconds=tick * SLA_EVERY_TICKS,
+        id="claims",
+        **common,
+    )
+    scheduler.add_job(
+        _guarded("sla", lambda: mark_overdue(services)),
+        "interval",
+        seconds=tick * SLA_EVERY_TICKS,
+        id="sla",
+        **common,
+    )
+    # The supervisors' digest at their local hour (a cron trigger in that zone keeps the hour
+    # across DST). Each dialler sends its own: run one dialler with mail settings, or see README.
+    scheduler.add_job(
+        _guarded("digest", lambda: daily_digest(services)),
+        "cron",
+        id="digest",
+        hour=services.settings.digest_hour,
+        minute=0,
+        timezone=services.settings.digest_timezone,
+        **common,
+    )
+    scheduler.add_job(
         _guarded("retention", lambda: _purge(services)),
         "cron",
         id="retention",
@@ -85,6 +115,12 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
         **common,
     )
     return scheduler
+
+
+def _expire_claims(services: Services) -> str:
+    # Claims idle past IVR_CLAIM_IDLE_MINUTES go back to the queue, so it shows them open.
+    with services.sessions.begin() as session:
+        return f"{len(expire_claims(session, services))} idle claims released"
 
 
 def _purge(services: Services) -> str:

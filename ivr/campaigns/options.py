@@ -7,6 +7,7 @@ and the flows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,6 +141,20 @@ def _days(text: str) -> str:
     return rule
 
 
+_OUTCOME = re.compile(r"[a-z][a-z0-9_]{0,49}")
+
+
+def _outcomes(text: str) -> tuple[str, ...]:
+    # Kept in the order given: the console offers them in that order.
+    names = tuple(dict.fromkeys(o.strip().lower() for o in text.split(",") if o.strip()))
+    if not names:
+        raise ValueError("name at least one outcome, e.g. advice_given,unreachable_closed")
+    bad = [name for name in names if not _OUTCOME.fullmatch(name)]
+    if bad:
+        raise ValueError(f"outcomes are lower-case words joined by _, got {', '.join(bad)}")
+    return names
+
+
 def _nonempty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -209,6 +224,20 @@ OPTIONS: Mapping[str, Option] = {
         "that it will call again, said after the beep); either way the attempt is not reached",
         _machine,
     ),
+    # The queue (ivr.queue.actions): what an agent may close an escalation with, and which
+    # reasons need a recording or a scan first (missell_suspected always does).
+    "outcomes": Option(
+        "outcomes an escalation may be resolved with, comma-separated, e.g. "
+        "advice_given,referred_to_doctor,unreachable_closed",
+        _outcomes,
+        ",".join,
+    ),
+    "evidence_reasons": Option(
+        "escalation reasons resolved only with a recording of the case or a scan, besides "
+        "missell_suspected, e.g. complaint, or none",
+        _reasons,
+        _format_reasons,
+    ),
     "same_day_reasons": Option(
         "escalation reasons due by the end of the same working day, e.g. complaint, or none",
         _reasons,
@@ -273,6 +302,10 @@ class CampaignConfig:
     weekly_cap: int | None = None  #: calls to one number in 7 local days; None: no cap
     #: how long recordings are kept; None: a campaign older than the option, never purged
     retention: RetentionRule | None = None
+    #: what an escalation may be resolved with; () for a campaign older than the option
+    outcomes: tuple[str, ...] = ()
+    #: reasons resolved only with evidence, besides missell_suspected (ivr.queue.outcomes)
+    evidence_reasons: frozenset[str] = frozenset()
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
@@ -322,4 +355,6 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         daily_cap=get("daily_cap") if "daily_cap" in options else None,
         weekly_cap=get("weekly_cap") if "weekly_cap" in options else None,
         retention=rule_from_options(options),
+        outcomes=get("outcomes") if "outcomes" in options else (),
+        evidence_reasons=get("evidence_reasons") if "evidence_reasons" in options else frozenset(),
     )

@@ -35,6 +35,7 @@ _EVERY_TEMPLATE = {
     "max_concurrent": "0",
     "machine": "hangup",
     "retention_from": "anchor",
+    "evidence_reasons": "none",
 }
 
 
@@ -139,6 +140,8 @@ _HOSPITAL = {
     # China keeps inpatient records at least 30 years after the last discharge (医疗机构病历管理
     # 规定 2013, art. 29). A default: each hospital checks it against its own rule.
     "retention": "30y",
+    # What a nurse or doctor's call back ends with (ivr.queue: resolve --outcome).
+    "outcomes": "advice_given,referred_to_doctor,no_action_needed,unreachable_closed",
 }
 
 _POST_DISCHARGE_QUESTIONS = (
@@ -219,6 +222,10 @@ TEMPLATES: Mapping[str, Template] = {
             # Sales recordings: 5 years after the contract ends (terms up to a year), else 10
             # (保险法 art. 87, 保险销售行为可回溯管理暂行办法); see recordings.retention.
             "retention": "insurer",
+            # letter_sent and home_visit close a missell_suspected case only with a scan of the
+            # receipt the policyholder signed (ivr.queue.outcomes).
+            "outcomes": "confirmed,refund_cancelled,explained_again,letter_sent,home_visit,"
+            "unreachable_closed",
         },
         csv=COOLING_OFF_CSV,
         example="examples/cooling-off.csv",
@@ -265,6 +272,8 @@ TEMPLATES: Mapping[str, Template] = {
             "weekly_cap": "3",
             # An insurer's business records (保险法 art. 87): the same rule as cooling-off.
             "retention": "insurer",
+            "outcomes": "rescheduled,complaint_resolved,complaint_forwarded,advice_given,"
+            "no_action_needed,unreachable_closed",
         },
         csv=CARE_INSURANCE_CSV,
         example="examples/care-insurance.csv",
@@ -309,6 +318,8 @@ TEMPLATES: Mapping[str, Template] = {
             # No written rule: 5 years covers the longest statutory warranty of home works
             # (waterproofing, 建设工程质量管理条例 art. 40) and the 3-year limitation period.
             "retention": "5y",
+            "outcomes": "repair_scheduled,complaint_resolved,explained,no_action_needed,"
+            "unreachable_closed",
         },
         csv=RENOVATION_CSV,
         example="examples/renovation.csv",
@@ -351,6 +362,8 @@ TEMPLATES: Mapping[str, Template] = {
             # Outpatient records: at least 15 years after the last visit (医疗机构病历管理规定
             # 2013, art. 29). A default: each clinic checks it against its own rule.
             "retention": "15y",
+            "outcomes": "advice_given,referred_to_doctor,revisit_booked,no_action_needed,"
+            "unreachable_closed",
         },
         csv=CLINIC_TREATED_CSV,
         example="examples/clinic-treated.csv",
@@ -387,6 +400,7 @@ TEMPLATES: Mapping[str, Template] = {
             # than needed (PIPL art. 19); 3 years is the general limitation period for claims
             # (民法典 art. 188), so a complaint about the call can still be answered.
             "retention": "3y",
+            "outcomes": "consultant_called,appointment_booked,not_interested,unreachable_closed",
         },
         csv=CLINIC_VISITOR_CSV,
         example="examples/clinic-visitor.csv",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ivr.calendar import CalendarDataMissingError, WorkCalendar
 from ivr.models import Case, Escalation, EscalationStatus
+from ivr.queue.history import add_event
 from ivr.queue.rules import due_at, terms_for
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def raise_escalation(
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        session.execute(
+        open_id = session.scalar(
             update(Escalation)
             .where(
                 Escalation.case_id == case_id,
@@ -101,7 +102,12 @@ def raise_escalation(
                 Escalation.status != EscalationStatus.RESOLVED,
             )
             .values(triggers=Escalation.triggers + 1, updated_at=now)
+            .returning(Escalation.id)
         )
+        if open_id is not None:
+            add_event(session, open_id, at=now, actor="system:calls", action="triggered")
+    else:
+        add_event(session, row.id, at=now, actor="system:calls", action="raised", detail=reason)
 
 
 def list_escalations(

@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import responses
-from click.testing import CliRunner, Result
 
-from ivr.cli import main
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_BASE_URL, SECRET_KEY
-
-API = "http://127.0.0.1:9"  # never reached: `responses` answers
 CSV_HEADER = "external_ref,name,phone,discharge_date,department,ward\n"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(__import__("os").environ):
-        if name.startswith(("IVR_", "TWILIO_")):
-            monkeypatch.delenv(name)
-    return {
-        "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "IVR_RECORDINGS_DIR": str(tmp_path / "recordings"),
-        "IVR_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "IVR_SECRET_KEY": SECRET_KEY,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_API_BASE_URL": API,
-    }
-
-
-@pytest.fixture
-def ivr(env: dict[str, str]) -> Iterator[Any]:
-    runner = CliRunner()
-
-    def run(*args: str, **extra_env: str) -> Result:
-        return runner.invoke(main, list(args), env={**env, **extra_env}, catch_exceptions=False)
-
-    yield run
 
 
 def ready(ivr: Any, tmp_path: Path, rows: str) -> Path:

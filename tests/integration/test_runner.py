@@ -26,11 +26,11 @@ def test_the_web_app_starts_no_scheduler(services: Services) -> None:
 def test_dial_schedules_each_job_once_coalesced_and_never_skipped_for_lateness(
     services: Services,
 ) -> None:
-    """dial, recordings, at_risk, retention: one run at a time, missed ticks folded, no misfire
-    limit."""
+    """dial, recordings, at_risk, claims, sla, digest, retention: one run at a time, missed ticks
+    folded, no misfire limit."""
     scheduler = build_scheduler(services, MonotonicPacer(1.0))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dial", "recordings", "at_risk", "retention"}
+    assert set(jobs) == {"dial", "recordings", "at_risk", "claims", "sla", "digest", "retention"}
     for job in jobs.values():
         assert job.max_instances == 1
         assert job.coalesce is True

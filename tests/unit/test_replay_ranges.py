@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from recordings.replay import ByteRange, DigestCache, RangeNotSatisfiableError, parse_range
+from recordings.byte_ranges import ByteRange, RangeNotSatisfiableError, parse_range
+from recordings.stored_audio import DigestCache
 
 SIZE = 1000
 
