@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import cast
+
+from flask import Flask, current_app
 
 from ivr.config import Settings
 from ivr.db import make_engine, make_sessions
 from ivr.services import Clock, Services, system_clock
 from ivr.telephony.port import Telephony
+
+
+def current_services() -> Services:
+    """The services of the app handling this request (set by create_app)."""
+    return cast(Services, current_app.extensions["ivr"])
 
 
 def create_app(

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ivr.app import current_services
 from ivr.audit.log import record
 from ivr.models import Recording, RecordingStatus, StaffRole
 from ivr.services import Services
@@ -46,10 +46,6 @@ MEDIA_TYPES = {"evidence": ("audio/wav", "wav"), "listen": ("audio/mpeg", "mp3")
 
 
 # --- the routes ---------------------------------------------------------------------------------
-
-
-def _services() -> Services:
-    return cast(Services, current_app.extensions["ivr"])
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,7 @@ def _refuse_altered(
 @bp.get("/<int:recording_id>/audio")
 def audio(recording_id: int) -> ResponseReturnValue:
     """Serve a recording (or a range of it) after checking it and writing its audit entry."""
-    services = _services()
+    services = current_services()
     # One session from the role check to the audit entry: a seeking player sends many requests,
     # and on SQLite each transaction takes the write lock. Nothing here may open a second
     # session while this one holds the connection.
@@ -270,7 +266,7 @@ def timeline(recording_id: int) -> ResponseReturnValue:
     The timeline holds the survey answers keyed during the call, so reading it is recorded like
     a replay (no reason asked: it carries no voice).
     """
-    services = _services()
+    services = current_services()
     staff = current_staff()
     assert staff is not None  # require_role let the request in
     with services.sessions.begin() as db:

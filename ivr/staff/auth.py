@@ -16,10 +16,11 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
+from flask import Blueprint, Flask, Response, g, jsonify, request, session
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ivr.app import current_services
 from ivr.models import StaffRole, StaffUser
 from ivr.services import Services
 from ivr.staff.signin import Staff, authenticate, session_stamp
@@ -50,10 +51,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _services() -> Services:
-    return cast(Services, current_app.extensions["ivr"])
-
-
 ErrorReply = tuple[Response, int]
 
 
@@ -73,7 +70,7 @@ def login() -> tuple[Response, int]:
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         return error(400, "username and password are required")
-    staff = authenticate(_services(), username, password)
+    staff = authenticate(current_services(), username, password)
     if staff is None:
         return error(401, REFUSED)
     session.clear()  # nothing from before sign-in carries over into the signed-in session
@@ -110,7 +107,7 @@ def current_staff(db: Session | None = None) -> Staff | None:
     data = session.get(SESSION_KEY)
     if isinstance(data, dict) and isinstance(data.get("id"), int):
         if db is None:
-            with _services().sessions() as own:
+            with current_services().sessions() as own:
                 staff = _load(own, data["id"], data.get("stamp"))
         else:
             staff = _load(db, data["id"], data.get("stamp"))
@@ -128,7 +125,7 @@ def _load(db: Session, user_id: int, stamp: object) -> Staff | None:
     row = db.connection().execute(_USER, {"user_id": user_id}).one_or_none()
     if row is None or not row.active or not isinstance(stamp, str):
         return None
-    expected = session_stamp(_services().settings.secret_key, row.password_hash)
+    expected = session_stamp(current_services().settings.secret_key, row.password_hash)
     if not hmac.compare_digest(stamp, expected):
         return None  # the password changed since this session began
     return Staff(user_id, row.username, StaffRole(row.role), expected)

@@ -7,11 +7,10 @@ prepared prompt files themselves: recorded sentences of the script, no personal 
 from __future__ import annotations
 
 import re
-from typing import cast
 
-from flask import Blueprint, Response, abort, current_app, send_from_directory
+from flask import Blueprint, Response, abort, send_from_directory
 
-from ivr.services import Services
+from ivr.app import current_services
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 
@@ -23,6 +22,6 @@ def prompt(flow: str, name: str) -> Response:
     """One prepared prompt file; names are plain file names, never paths."""
     if not (_NAME.match(flow) and _NAME.match(name) and name.endswith(".wav")):
         abort(404)
-    folder = cast(Services, current_app.extensions["ivr"]).settings.prompts_dir / flow
+    folder = current_services().settings.prompts_dir / flow
     response = send_from_directory(folder.resolve(), name, mimetype="audio/wav", max_age=3600)
     return response

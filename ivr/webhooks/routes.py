@@ -11,13 +11,13 @@ import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import cast
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ivr.app import current_services
 from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
 from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, machine_message, opening, render
@@ -34,14 +34,9 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 TWIML = "application/xml"
 
 
-def services() -> Services:
-    """The app's services."""
-    return cast(Services, current_app.extensions["ivr"])
-
-
 @bp.before_request
 def _guard() -> None:
-    settings = services().settings
+    settings = current_services().settings
     # Refuse a large body before reading it, let alone touching the database.
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         abort(413)
@@ -209,7 +204,7 @@ def _hold(svc: Services, attempt: Attempt) -> str:
 @bp.post("/voice")
 def voice() -> Response:
     """The call was answered: a neutral greeting until AMD has answered, then the flow."""
-    svc = services()
+    svc = current_services()
     call_sid = _form("CallSid")
     held = request.args.get("held") == "1"
     now = _now(svc)
@@ -236,7 +231,7 @@ def voice() -> Response:
 @bp.post("/gather")
 def gather() -> Response:
     """Keys pressed (or silence): apply them once, say what comes next."""
-    svc = services()
+    svc = current_services()
     call_sid = _form("CallSid")
     step = _query_int("step")
     digits = request.form.get("Digits", "")
@@ -259,7 +254,7 @@ def gather() -> Response:
 @bp.post("/status")
 def status() -> tuple[str, int]:
     """A call progress event: move the attempt on; settle it when the call is over."""
-    svc = services()
+    svc = current_services()
     call_sid = _form("CallSid")
     try:
         new_status = AttemptStatus(_form("CallStatus"))
@@ -280,7 +275,7 @@ def status() -> tuple[str, int]:
 @bp.post("/recording")
 def recording() -> tuple[str, int]:
     """A recording is ready (or absent): note it; the fetch job downloads it, never this request."""
-    svc = services()
+    svc = current_services()
     call_sid = _form("CallSid")
     recording_sid = _form("RecordingSid")
     provider_status = request.form.get("RecordingStatus", "completed")
@@ -315,7 +310,7 @@ def recording() -> tuple[str, int]:
 @bp.post("/amd")
 def amd() -> tuple[str, int]:
     """Answering-machine detection result: kept on the attempt for the reports and the queue."""
-    svc = services()
+    svc = current_services()
     call_sid = _form("CallSid")
     answered_by = request.form.get("AnsweredBy", "unknown")[:32]
     with svc.sessions.begin() as session:
