@@ -22,5 +22,8 @@ BENCHMARKS: dict[str, Benchmark] = {
             "listen-copy", "bench.listen_copy", "listening-copy MP3 encoding, multiple of real time"
         ),
         Benchmark("replay", "bench.replay", "audited range replays vs bare send_file, same server"),
+        Benchmark(
+            "reports", "bench.reports", "campaign report over 1,000,000 attempts vs bare GROUP BY"
+        ),
     )
 }

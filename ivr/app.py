@@ -40,14 +40,21 @@ def create_app(
     app.extensions["ivr"] = services
 
     from ivr.staff.auth import init_app as init_staff
+    from ivr.webhooks.agent_routes import bp as agent_callbacks
     from ivr.webhooks.prompts import bp as prompts
     from ivr.webhooks.routes import bp as webhooks
+    from ivr.webhooks.sms_routes import bp as sms_replies
     from recordings.replay import bp as replay
 
     app.register_blueprint(webhooks)
+    app.register_blueprint(agent_callbacks)  # an agent's callback: /twilio/agent/...
     app.register_blueprint(prompts)
+    app.register_blueprint(sms_replies)  # replies to the unreachable text
     init_staff(app)  # sign-in and the session cookie; the staff console builds on it
     app.register_blueprint(replay)
+    from ivr.api import init_app as init_api
+
+    init_api(app)  # the JSON API at /api/v1 (bearer tokens)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

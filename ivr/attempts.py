@@ -48,7 +48,7 @@ from ivr.models import (
 )
 from ivr.outcome import settle
 from ivr.privacy import redact_phones
-from ivr.queue.fallback import note_sms_due
+from ivr.queue.fallback import note_email_due, note_sms_due, pause_case
 from ivr.queue.service import raise_escalation
 from ivr.services import Services
 from ivr.telephony.port import RecordingNotLiveError, TelephonyError, is_machine
@@ -276,7 +276,10 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
             case.status = CaseStatus.PENDING
             case.next_call_at = next_at
     if outcome is not None:
-        close_case(session, case, outcome, now)
+        if outcome is CaseOutcome.UNREACHABLE and config.after_unreachable == "pause":
+            pause_case(case)  # no outcome yet: a reply or a person closes it (ivr.queue.fallback)
+        else:
+            close_case(session, case, outcome, now)
         reason = decision.escalate or ("unreachable" if detail else None)
         if reason is not None:
             raise_escalation(
@@ -290,6 +293,8 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
             )
         if outcome is CaseOutcome.UNREACHABLE and config.sms_when_unreachable:
             note_sms_due(session, attempt, now)
+        if outcome is CaseOutcome.UNREACHABLE and config.email_when_unreachable:
+            note_email_due(session, attempt, now)
         # Programs with periodic follow-ups (care insurance) plan the next one here, in the
         # same transaction; the others have no frequency and nothing happens.
         schedule_next_case(

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,9 +32,10 @@ from ivr.config import ConfigError, Settings, load_settings
 from ivr.db import make_engine, make_sessions
 from ivr.flows.loader import FlowError
 from ivr.logs import configure
-from ivr.models import Campaign, Case, Escalation
+from ivr.models import Campaign
+from ivr.queue.access import usernames_of
 from ivr.queue.service import list_escalations
-from ivr.reports.summary import CampaignSummary, campaign_summary
+from ivr.reports.case_counts import CaseCounts, case_counts
 from ivr.services import Services, system_clock
 
 out = Console(highlight=False)
@@ -259,8 +261,9 @@ def campaigns_list(fmt: str) -> None:
     """List campaigns with their template, status and case counts. Reads IVR_DATABASE_URL."""
     svc = services_for(settings())
     with svc.sessions() as session:
+        counts = case_counts(session)
         rows = [
-            _campaign_row(campaign, campaign_summary(session, campaign))
+            _campaign_row(campaign, counts.get(campaign.id, CaseCounts()))
             for campaign in session.scalars(select(Campaign).order_by(Campaign.name))
         ]
     if fmt == "json":
@@ -280,9 +283,8 @@ def campaigns_list(fmt: str) -> None:
     out.print(table)
 
 
-def _campaign_row(campaign: Campaign, summary: CampaignSummary) -> dict[str, Any]:
-    figures = summary.as_json()
-    figures.pop("campaign")
+def _campaign_row(campaign: Campaign, counts: CaseCounts) -> dict[str, Any]:
+    figures = asdict(counts)
     return {
         "name": campaign.name,
         "template": campaign.template,
@@ -524,47 +526,6 @@ def recordings_verify(fmt: str) -> None:
 # --- report, queue ----------------------------------------------------------------------------
 
 
-@main.command()
-@click.option("--campaign", "campaign_name", required=True)
-@FORMAT
-def report(campaign_name: str, fmt: str) -> None:
-    """A campaign's figures: cases, excluded, attempted, reached, completed, satisfaction.
-
-    Definitions are in the README ("Report figures"). Reads IVR_DATABASE_URL.
-    """
-    svc = services_for(settings())
-    with user_errors(), svc.sessions() as session:
-        summary = campaign_summary(session, campaign_named(session, campaign_name))
-    if fmt == "json":
-        emit_json(summary.as_json())
-    else:
-        print_summary(summary)
-
-
-def print_summary(summary: CampaignSummary, console: Console = out) -> None:
-    """The report as a table (the demo prints the same)."""
-
-    def pct(rate: float | None) -> str:
-        return "n/a" if rate is None else f"{rate:.1%}"
-
-    table = Table("figure", "value", title=f"campaign {summary.campaign}")
-    table.add_row("cases", str(summary.cases))
-    table.add_row("excluded", str(summary.excluded))
-    table.add_row("attempted", str(summary.attempted))
-    table.add_row("reached", str(summary.reached))
-    table.add_row("completed", str(summary.completed))
-    table.add_row("still open", str(summary.open_cases))
-    table.add_row("follow-up rate", pct(summary.follow_up_rate))
-    if summary.rated:  # programs without a satisfaction question have nothing to show
-        table.add_row(
-            "satisfaction rate",
-            f"{pct(summary.satisfaction_rate)} ({summary.satisfied} of {summary.rated} rated 4-5)",
-        )
-    for reason, count in summary.escalations.items():
-        table.add_row(f"escalations: {reason}", str(count))
-    console.print(table)
-
-
 @main.group()
 def queue() -> None:
     """The human follow-up queue: what the machine could not finish."""
@@ -585,23 +546,12 @@ def queue_list(campaign_name: str | None, fmt: str) -> None:
 
 
 def queue_rows_for(session: Session, campaign_id: int | None) -> list[dict[str, Any]]:
-    """Escalations as plain rows, most urgent first."""
-    return [_escalation_row(e) for e in list_escalations(session, campaign_id=campaign_id)]
+    """Escalations as plain rows, most urgent first, each naming its holder."""
+    escalations = list_escalations(session, campaign_id=campaign_id)
+    holders = usernames_of(session, (e.claimed_by_id for e in escalations))
+    from ivr.queue.cli import escalation_row
 
-
-def _escalation_row(escalation: Escalation) -> dict[str, Any]:
-    case: Case = escalation.case
-    return {
-        "id": escalation.id,
-        "campaign": case.campaign.name,
-        "external_ref": case.external_ref,
-        "reason": escalation.reason,
-        "priority": escalation.priority,
-        "status": str(escalation.status),
-        "due": iso(escalation.due_at),
-        "triggers": escalation.triggers,
-        "detail": escalation.detail,
-    }
+    return [escalation_row(e, holders) for e in escalations]
 
 
 def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) -> None:
@@ -610,12 +560,17 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
         emit_json(rows)
         return
     campaigns = {row["campaign"] for row in rows}
-    columns = ["ref", "reason", "priority", "status", "due (UTC)"]
+    # The id is what `ivr queue claim|show|resolve ID` take.
+    columns = ["id", "ref", "reason", "priority", "status", "due (UTC)"]
     if len(campaigns) > 1:
         columns.append("campaign")
+    held = any(row.get("claimed_by") for row in rows)
+    if held:
+        columns.append("held by (since, UTC)")
     table = Table(*columns, title=f"escalations ({len(rows)})")
     for row in rows:
         cells = [
+            str(row["id"]),
             row["external_ref"],
             row["reason"],
             str(row["priority"]),
@@ -624,19 +579,26 @@ def print_queue(rows: list[dict[str, Any]], fmt: str, console: Console = out) ->
         ]
         if len(campaigns) > 1:
             cells.append(row["campaign"])
+        if held:
+            since = (row["claimed_at"] or "")[:16].replace("T", " ")
+            cells.append(f"{row['claimed_by']} since {since}" if row["claimed_by"] else "")
         table.add_row(*cells)
     console.print(table)
 
 
 def _register() -> None:
     # Command groups that live beside the code they drive.
+    from ivr.api.cli import tokens
     from ivr.audit.cli import audit
     from ivr.campaigns.cli import templates
     from ivr.consent.cli import dnc
     from ivr.flows.cli import flows
     from ivr.prompts_cli import prompts
+    from ivr.queue.callback_cli import callback_command
     from ivr.queue.cli import QUEUE_COMMANDS
     from ivr.queue.sla_cli import digest_command, sla_command
+    from ivr.reports.audit_cli import record_command, sample_command, table_command
+    from ivr.reports.cli import report_command
     from ivr.staff.cli import users
     from recordings.retention_cli import hold, purge, release
     from recordings.timeline import timeline_command
@@ -650,9 +612,14 @@ def _register() -> None:
     recordings.add_command(release)
     recordings.add_command(purge)
     main.add_command(users)
+    main.add_command(tokens)
+    main.add_command(report_command)
+    for command in (sample_command, record_command, table_command):
+        audit.add_command(command)
     recordings.add_command(timeline_command)
     for command in QUEUE_COMMANDS:
         queue.add_command(command)
+    queue.add_command(callback_command)
     queue.add_command(sla_command)
     queue.add_command(digest_command)
 

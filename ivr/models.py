@@ -67,6 +67,9 @@ class CaseStatus(StrEnum):
     PENDING = "pending"  #: waiting for its next call at next_call_at
     IN_CALL = "in_call"  #: an attempt is in flight; not eligible for another
     DONE = "done"  #: the machine is finished with it; see outcome
+    #: the calls are used up and the campaign says pause: no more calls, not done; waits for
+    #: the contact's reply to the fallback text or for a person
+    PAUSED = "paused"
     EXCLUDED = "excluded"  #: never called (e.g. an excluded ward)
 
 
@@ -172,6 +175,8 @@ class Contact(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     sex: Mapped[str | None] = mapped_column(String(10))
     age: Mapped[int | None] = mapped_column(Integer)
+    # Only for the unreachable e-mail of the programs that ask for it (fallback).
+    email: Mapped[str | None] = mapped_column(String(254))
 
 
 class Case(Base):
@@ -206,7 +211,17 @@ class Case(Base):
 
 class Attempt(Base):
     __tablename__ = "attempt"
-    __table_args__ = (UniqueConstraint("case_id", "number", name="uq_attempt_case_number"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "number", name="uq_attempt_case_number"),
+        # The reports' "first attempt that reached the case" reads only these few rows.
+        Index(
+            "ix_attempt_reached",
+            "case_id",
+            "number",
+            postgresql_where=text("reached"),
+            sqlite_where=text("reached"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
@@ -298,6 +313,8 @@ class Recording(Base):
     retain_until: Mapped[date | None] = mapped_column(Date)
     legal_hold: Mapped[bool] = mapped_column(default=False)  # blocks any deletion while set
     purged_at: Mapped[datetime | None]  # the files were deleted; the row stays as the record
+    # An agent's bridged callback (attempt_id is then None): same pipeline, linked as evidence.
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("agent_callback.id"), index=True)
 
 
 class Escalation(Base):
@@ -349,6 +366,7 @@ class DncSource(StrEnum):
     API = "api"  #: the JSON API
     AGENT = "agent"  #: a member of staff, from the queue or a call back
     KEYPRESS = "keypress"  #: the person pressed the flow's opt-out key during a call
+    SMS = "sms"  #: the person replied to a text with an opt-out word (ivr.queue.replies)
 
 
 class DoNotCall(Base):
@@ -418,6 +436,8 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
     active: Mapped[bool] = mapped_column(default=True)
+    # E.164; the phone the product rings first for an agent's callback (ivr.queue.callback).
+    phone: Mapped[str | None] = mapped_column(String(20))
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -472,3 +492,127 @@ class StaffScope(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
     department: Mapped[str | None] = mapped_column(String(100))
+
+
+class AgentCallbackStatus(StrEnum):
+    """An agent's callback: the agent's phone rings first, then the customer's is bridged in."""
+
+    REQUESTED = "requested"  #: row written, provider not yet asked
+    CALLING_AGENT = "calling_agent"  #: the provider accepted the call to the agent's phone
+    AGENT_ANSWERED = "agent_answered"  #: the agent picked up and is asked to confirm
+    BRIDGING = "bridging"  #: the agent confirmed; the customer's phone is ringing
+    COMPLETED = "completed"  #: the customer answered and the bridged call ended
+    CUSTOMER_UNREACHED = "customer_unreached"  #: busy, no answer or failed on the customer's leg
+    AGENT_UNREACHED = "agent_unreached"  #: the agent did not answer or did not confirm
+    FAILED = "failed"  #: the provider refused the call, or we could not hand it over
+
+
+class AgentCallback(Base):
+    """One "call back" from an escalation: recorded like every call, linked to it as evidence."""
+
+    __tablename__ = "agent_callback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalation.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    status: Mapped[AgentCallbackStatus] = mapped_column(
+        _enum(AgentCallbackStatus), default=AgentCallbackStatus.REQUESTED
+    )
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # the agent's leg
+    dial_call_sid: Mapped[str | None] = mapped_column(String(64))  # the customer's leg
+    dial_status: Mapped[str | None] = mapped_column(String(32))  # the provider's DialCallStatus
+    dial_duration_s: Mapped[int | None]
+    # Calling outside the customer's windows needs the agent's confirmation, kept here and in
+    # the audit log.
+    window_override: Mapped[bool] = mapped_column(default=False)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    placed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]  # the agent picked up
+    bridged_at: Mapped[datetime | None]  # the customer picked up
+    ended_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; requests made with it act as its staff user (role and
+    scope). Only a hash is kept: the token is shown once, when it is made."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # the integration, e.g. his-sync
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in listings to tell tokens apart
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class InboundMessage(Base):
+    """A text message a contact sent us (a reply to the unreachable text). MessageSid is unique:
+    the provider may deliver the webhook twice."""
+
+    __tablename__ = "inbound_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    body: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))  # the case it answers
+    action: Mapped[str] = mapped_column(String(32))  # callback_requested, opted_out, ignored, ...
+    received_at: Mapped[datetime]
+
+
+class JobMark(Base):
+    """A once-only job's mark: the first process to insert a key does the work (the daily digest
+    of a day, sent by one of several dialler processes); the others see the key and skip."""
+
+    __tablename__ = "job_mark"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)  # e.g. digest:2026-11-23
+    at: Mapped[datetime]
+
+
+class AuditSample(Base):
+    """A draw of cases for supervisors to re-call, checking that the follow-up happened: the
+    hospital's random share, or the regulator's interval draw. Kept so that the same draw can be
+    shown again and its outcomes reported."""
+
+    __tablename__ = "audit_sample"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    period_start: Mapped[date] = mapped_column(Date)  # the cases' anchor dates, both included
+    period_end: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(16))  # random | interval
+    share: Mapped[float] = mapped_column(Float)
+    min_count: Mapped[int | None]
+    seed: Mapped[str] = mapped_column(String(64))  # the same seed draws the same sample
+    population: Mapped[int]
+    strata: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict
+    )  # stratum -> [population, drawn]
+    drawn_at: Mapped[datetime]
+    drawn_by: Mapped[str] = mapped_column(String(100))
+
+
+class AuditItem(Base):
+    """One drawn case and what its audit re-call found."""
+
+    __tablename__ = "audit_item"
+    __table_args__ = (UniqueConstraint("sample_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("audit_sample.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    why: Mapped[str] = mapped_column(String(16))  # drawn | problem (always included)
+    outcome: Mapped[str | None] = mapped_column(
+        String(16)
+    )  # confirmed | not_confirmed | unreachable
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime | None]
+    recorded_by: Mapped[str | None] = mapped_column(String(100))

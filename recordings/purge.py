@@ -23,11 +23,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.audit.log import ensure_key, record
-from ivr.models import Attempt, Campaign, Case, Recording, RecordingStatus
+from ivr.models import AgentCallback, Attempt, Campaign, Case, Recording, RecordingStatus
 from ivr.privacy import redact_phones
 from ivr.services import Services
 from recordings.purge_report import PurgeItem, PurgeReport
@@ -125,7 +125,9 @@ def plan_purge(services: Services, *, today: date, write: bool) -> PurgePlan:
                     Case.campaign_id,
                 )
                 .outerjoin(Attempt, Attempt.id == Recording.attempt_id)
-                .outerjoin(Case, Case.id == Attempt.case_id)
+                # An agent's callback recording has no attempt: its case is the callback's.
+                .outerjoin(AgentCallback, AgentCallback.id == Recording.callback_id)
+                .outerjoin(Case, Case.id == func.coalesce(Attempt.case_id, AgentCallback.case_id))
                 .where(
                     Recording.status == RecordingStatus.STORED,
                     Recording.purged_at.is_(None),
@@ -218,10 +220,15 @@ def _purge_locked(
         return _Kept("skipped")
     if recording.legal_hold:
         return _Kept("on_hold")
+    case_id = (
+        select(Attempt.case_id).where(Attempt.id == recording.attempt_id)
+        if recording.callback_id is None
+        else select(AgentCallback.case_id).where(AgentCallback.id == recording.callback_id)
+    )
     case = session.execute(
-        select(Case.anchor_date, Case.done_at, Case.details, Case.campaign_id)
-        .join(Attempt, Attempt.case_id == Case.id)
-        .where(Attempt.id == recording.attempt_id)
+        select(Case.anchor_date, Case.done_at, Case.details, Case.campaign_id).where(
+            Case.id == case_id.scalar_subquery()
+        )
     ).one_or_none()
     retention = rules.retention(session, None if case is None else case.campaign_id, case)
     recording.retain_until = retention.until

@@ -19,7 +19,7 @@ from ivr.attempts import settle_attempt
 from ivr.db import engine_of
 from ivr.models import Attempt, AttemptStatus, CaseStatus
 from ivr.privacy import mask_phone
-from ivr.queue.fallback import send_due_sms
+from ivr.queue.fallback import send_due_emails, send_due_sms
 from ivr.services import Services
 from ivr.telephony.port import PlacedCall, TelephonyError
 from scheduler.claims import Claim, Search, claim_batch, claim_size
@@ -69,6 +69,7 @@ def dispatch_once(services: Services, pacer: Pacer, *, batch_size: int = 50) -> 
             if not _place_all(services, pacer, claims, report):
                 break
     report.texts = send_due_sms(services)
+    report.emails = send_due_emails(services)
     return report
 
 

@@ -17,6 +17,7 @@ class PassReport:
     missed_deadline: int = 0
     swept: int = 0
     texts: int = 0  # unreachable contacts texted (programs that ask for it)
+    emails: int = 0  # unreachable contacts e-mailed (programs that ask for it)
     capped: int = 0  # due, but its campaign or the caller id had every line busy
     paused: bool = False  # the provider could not be reached: nothing dialled this pass
     errors: list[str] = field(default_factory=list)
@@ -26,6 +27,6 @@ class PassReport:
             f"claimed {self.claimed}, placed {self.placed}, failed {self.failed}, "
             f"uncertain {self.uncertain}, rescheduled {self.rescheduled}, "
             f"missed deadline {self.missed_deadline}, capped {self.capped}, "
-            f"swept {self.swept}, texts {self.texts}"
+            f"swept {self.swept}, texts {self.texts}, e-mails {self.emails}"
         )
         return f"{text} (paused: provider unreachable)" if self.paused else text

@@ -99,7 +99,7 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
     # The supervisors' digest at their local hour (a cron trigger in that zone keeps the hour
     # across DST). Each dialler sends its own: run one dialler with mail settings, or see README.
     scheduler.add_job(
-        _guarded("digest", lambda: daily_digest(services)),
+        _guarded("digest", lambda: daily_digest(services, once_a_day=True)),
         "cron",
         id="digest",
         hour=services.settings.digest_hour,

@@ -54,7 +54,8 @@ def _object(text: str | None) -> tuple[str | None, str | None]:
 
 @click.group()
 def audit() -> None:
-    """The audit log: who replayed, exported, held, released or purged what, and when."""
+    """The audit log (who replayed, exported, held, released or purged what, and when) and the
+    audit re-calls (a sample of cases re-called to check the follow-up really happened)."""
 
 
 @audit.command("verify")

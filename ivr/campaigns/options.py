@@ -18,6 +18,7 @@ import phonenumbers
 
 from ivr.cases.columns import parse_cooling_off_days
 from ivr.queue.rules import TERMS
+from ivr.reports.targets import format_targets, parse_targets
 from recordings.retention import (
     RetentionRule,
     format_retention,
@@ -134,6 +135,16 @@ def _machine(text: str) -> str:
     return action
 
 
+AFTER_UNREACHABLE = ("close", "pause")
+
+
+def _after_unreachable(text: str) -> str:
+    action = text.strip().lower()
+    if action not in AFTER_UNREACHABLE:
+        raise ValueError("must be close or pause")
+    return action
+
+
 def _days(text: str) -> str:
     rule = text.strip().lower()
     if rule not in DAY_RULES:
@@ -219,6 +230,17 @@ OPTIONS: Mapping[str, Option] = {
         _bool,
         lambda v: "yes" if v else "no",
     ),
+    "email_when_unreachable": Option(
+        "send an e-mail (to the case's email column) when every call went unanswered (yes/no)",
+        _bool,
+        lambda v: "yes" if v else "no",
+    ),
+    # ivr.queue.fallback: a paused case waits for the contact's reply to the text or a person.
+    "after_unreachable": Option(
+        "when every call went unanswered: close the case (outcome unreachable), or pause it "
+        "(never called again; closed when its escalations are resolved or the contact opts out)",
+        _after_unreachable,
+    ),
     "machine": Option(
         "when an answering machine picks up: hangup, or message (the organisation's name and "
         "that it will call again, said after the beep); either way the attempt is not reached",
@@ -268,6 +290,12 @@ OPTIONS: Mapping[str, Option] = {
         "case closed; an open case's recordings are never deleted)",
         parse_count_from,
     ),
+    # ivr.reports shows each figure against its target (met / not met).
+    "targets": Option(
+        "report targets, e.g. follow_up_rate=0.8,satisfaction_rate=0.9 (80 reads as 0.8), or none",
+        parse_targets,
+        format_targets,
+    ),
 }
 
 
@@ -296,6 +324,9 @@ class CampaignConfig:
     #: escalation reasons due by the end of the same working day (raise_escalation(same_day=...))
     same_day_reasons: frozenset[str] = frozenset()
     sms_when_unreachable: bool = False  #: text the contact once the calls are used up
+    email_when_unreachable: bool = False  #: e-mail the contact once the calls are used up
+    #: close | pause: what a case whose calls are used up becomes (CaseStatus.DONE or PAUSED)
+    after_unreachable: str = "close"
     machine: str = "hangup"  #: what a call answered by a machine does: hangup | message
     max_concurrent: int = 0  #: calls in flight at once across every dialler; 0: no cap
     daily_cap: int | None = None  #: calls to one number a local day, all campaigns; None: no cap
@@ -348,6 +379,10 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         record=get("record"),
         same_day_reasons=get("same_day_reasons") if "same_day_reasons" in options else frozenset(),
         sms_when_unreachable="sms_when_unreachable" in options and get("sms_when_unreachable"),
+        email_when_unreachable="email_when_unreachable" in options
+        and get("email_when_unreachable"),
+        # Campaigns stored before the option closed their unreachable cases.
+        after_unreachable=get("after_unreachable") if "after_unreachable" in options else "close",
         # Campaigns created before the option existed hang up on machines.
         machine=get("machine") if "machine" in options else "hangup",
         max_concurrent=get("max_concurrent") if "max_concurrent" in options else 0,

@@ -23,6 +23,7 @@ from ivr.cases.columns import (
 )
 from ivr.cases.csv_rows import CaseRow
 from ivr.cases.stages import renovation_cases
+from ivr.reports.targets import DEFAULT_TARGETS, format_targets
 from scheduler.planner import (
     format_duration,
     parse_duration,
@@ -57,7 +58,8 @@ class Template:
     timing_note: str = ""  #: the end of timing(): what the options cannot say (recurrence)
 
     def __post_init__(self) -> None:
-        merged = {**_EVERY_TEMPLATE, **self.defaults}
+        targets = format_targets(DEFAULT_TARGETS.get(self.name, {}))
+        merged = {**_EVERY_TEMPLATE, "targets": targets, **self.defaults}
         # In OPTIONS order, so `templates show` and the option lists read alike for every program.
         object.__setattr__(self, "defaults", {key: merged[key] for key in OPTIONS if key in merged})
 
@@ -265,8 +267,13 @@ TEMPLATES: Mapping[str, Template] = {
             "language": "zh-CN",
             "ring_timeout": "30",
             "record": "yes",
-            # REQUIREMENTS section 3: unreachable by phone, try SMS, then pause the follow-ups.
+            # REQUIREMENTS section 3: unreachable by phone, try SMS and e-mail, then pause the
+            # follow-ups. E-mail needs the rows' email column and SMTP (IVR_SMTP_*): off unless
+            # asked for. "close" keeps a case's register line final; "pause" leaves it to a reply
+            # or a person (ivr.queue.fallback).
             "sms_when_unreachable": "yes",
+            "email_when_unreachable": "no",
+            "after_unreachable": "close",
             # About the insured's care: held to the health-call limits, 1 a day and 3 a week.
             "daily_cap": "1",
             "weekly_cap": "3",

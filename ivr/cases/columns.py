@@ -67,6 +67,7 @@ CASE_FIELDS = (
     "age",
     "language",
     "timezone",
+    "email",
 )
 """The names a Role.CASE column may have: each goes to its own attribute of CaseRow."""
 
@@ -314,6 +315,11 @@ CARE_INSURANCE_CSV = CsvSpec(
         _TERM_MONTHS,
         _LANGUAGE,
         Column("timezone", "IANA time zone of the insured (default: the campaign's)"),
+        Column(
+            "email",
+            "the insured's e-mail address, for the unreachable e-mail "
+            "(campaign option email_when_unreachable)",
+        ),
     )
 )
 """The care-insurance template's case CSV: one row per insured, the first call after exit."""

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from ivr.cases.addresses import parse_email
 from ivr.cases.columns import LANGUAGES, POST_DISCHARGE_CSV, CsvSpec, Role
 
 __all__ = [
@@ -89,6 +90,7 @@ class CaseRow:
     options: Mapping[str, str] = field(default_factory=dict)  #: per-case campaign options
     facts: Mapping[str, str] = field(default_factory=dict, repr=False)
     excluded_reason: str | None = None  #: a column's value excludes the case (bought=yes)
+    email: str | None = None  #: the contact's address (templates with an email column)
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ def _validate(
         options=by_role[Role.OPTION],
         facts=by_role[Role.FACT],
         excluded_reason=excluded,
+        email=fields.get("email") or None,
     )
 
 
@@ -305,6 +308,14 @@ def _case_field(
         if not language:
             problems.append(f"language: must be one of {', '.join(LANGUAGES)}")
         return language
+    if name == "email":
+        if not raw:
+            return ""
+        try:
+            return parse_email(raw)
+        except ValueError as exc:
+            problems.append(f"email: {exc}")
+            return ""
     if name == "timezone":
         if raw and not _is_timezone(raw):
             problems.append("timezone: not a known IANA time zone name (e.g. Asia/Shanghai)")

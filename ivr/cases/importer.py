@@ -376,6 +376,7 @@ def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Cas
         timezone=row.timezone,
         sex=row.sex,
         age=row.age,
+        email=row.email,
     )
     earliest = max(now.astimezone(UTC), first_call_earliest(row.anchor_date, policy, tz))
     if row.anchor_at is None:

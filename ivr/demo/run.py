@@ -238,8 +238,9 @@ def run_demo(
     template: str = "post-discharge",
 ) -> str:
     """Run the demo of one template and print its report; returns the campaign's name."""
-    from ivr.cli import print_queue, print_summary, queue_rows_for
-    from ivr.reports.summary import campaign_summary
+    from ivr.cli import print_queue, queue_rows_for
+    from ivr.reports.build import build_report
+    from ivr.reports.cli import print_report
 
     program = PROGRAMS.get(template)
     if program is None:
@@ -324,7 +325,7 @@ def run_demo(
         server_thread.join(timeout=5)
 
     with sessions() as session:
-        summary = campaign_summary(session, session.get_one(Campaign, campaign_id))
+        report = build_report(session, services, session.get_one(Campaign, campaign_id))
         queue = queue_rows_for(session, campaign_id)
         stored = session.scalar(
             select(func.count()).where(Recording.status == RecordingStatus.STORED)
@@ -333,7 +334,7 @@ def run_demo(
             session.execute(select(CallEvent.kind, func.count()).group_by(CallEvent.kind)).all()
         )
     engine.dispose()
-    print_summary(summary, console)
+    print_report(report, console)
     print_queue(queue, "table", console)
     elapsed = time.monotonic() - started
     if timeline:

@@ -1,6 +1,8 @@
-"""The e-mails supervisors get, composed from plain values. Pure: no database, no clock.
+"""The e-mails supervisors get, and the one a contact gets, composed from plain values. Pure: no
+database, no clock.
 
 Escalations are named by id, reason, campaign and case reference; never a phone number or a name.
+The contact's e-mail (ivr.queue.fallback) names only the organisation.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ def _message(
     # Machine-sent: out-of-office replies should not answer it.
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body)
+    return message
+
+
+def contact_message(
+    subject: str, body: str, *, sender: str, to: str, now: datetime
+) -> EmailMessage:
+    """A message to one contact (the unreachable e-mail): their subject as is, no [ivr] prefix."""
+    message = _message(subject, body, sender=sender, to=[to], now=now)
+    message.replace_header("Subject", subject)
     return message
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.models import Case, Escalation, StaffRole, StaffScope, StaffUser
@@ -37,6 +39,26 @@ def may_work(session: Session, user: StaffUser, case: Case) -> bool:
         and (scope.department is None or scope.department.strip().casefold() == department)
         for scope in scopes
     )
+
+
+def scope_clause(session: Session, user: StaffUser) -> ColumnElement[bool] | None:
+    """may_work() as a condition on Case, for listing; None when the user is not limited."""
+    if user.role != StaffRole.AGENT:
+        return None
+    scopes = list(session.scalars(select(StaffScope).where(StaffScope.user_id == user.id)))
+    # SQL lower() folds ASCII only on SQLite; departments are ASCII or caseless (Chinese) names.
+    department = func.lower(func.trim(func.coalesce(Case.department, "")))
+    terms: list[ColumnElement[bool]] = []
+    for scope in scopes:
+        parts: list[ColumnElement[bool]] = []
+        if scope.campaign_id is not None:
+            parts.append(Case.campaign_id == scope.campaign_id)
+        if scope.department is not None:
+            parts.append(department == scope.department.strip().lower())
+        if not parts:
+            return None  # a scope row naming neither limits nothing, as in may_work
+        terms.append(and_(*parts))
+    return or_(*terms) if terms else None
 
 
 def load_escalation(session: Session, escalation_id: int, *, lock: bool = False) -> Escalation:
@@ -75,3 +97,12 @@ def username_of(session: Session, user_id: int | None) -> str:
     if user_id is None:
         return "nobody"
     return session.scalar(select(StaffUser.username).where(StaffUser.id == user_id)) or "nobody"
+
+
+def usernames_of(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """Users' names by id, in one query (for lists that name each row's holder)."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(wanted)))
+    return {user_id: name for user_id, name in rows}

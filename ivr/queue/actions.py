@@ -48,6 +48,7 @@ from ivr.queue.evidence import (
     check_scan,
     evidence_of,
 )
+from ivr.queue.fallback import close_paused_if_settled
 from ivr.queue.history import add_event, masked
 from ivr.queue.outcomes import missing_evidence, rules_for
 from ivr.services import Services
@@ -336,6 +337,8 @@ def resolve(
     escalation.resolution_note = note
     detail = outcome if not note else f"{outcome}: {masked(note)}"
     add_event(session, escalation_id, at=now, actor=user.username, action="resolved", detail=detail)
+    # A paused case (after_unreachable=pause) waits for a person: the last resolution closes it.
+    close_paused_if_settled(session, case, now)
     record(
         session,
         services,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ivr.audit.log import AuditKeyMissing
 from ivr.cli_context import command_services, fail
 from ivr.cli_options import FORMAT
-from ivr.models import Escalation, Recording, StaffUser
+from ivr.models import Escalation, EscalationStatus, Recording, StaffUser
 from ivr.queue.access import acting_user
 from ivr.queue.actions import (
     claim,
@@ -31,6 +31,7 @@ from ivr.queue.actions import (
     reopen,
     resolve,
 )
+from ivr.queue.callback_state import callbacks_of
 from ivr.queue.errors import EscalationNotFoundError, QueueError
 from ivr.queue.evidence import Scan, evidence_of
 from ivr.queue.history import history_of
@@ -203,6 +204,25 @@ def queue_show(escalation_id: int, fmt: str) -> None:
     print_view(view)
 
 
+def escalation_row(escalation: Escalation, holders: dict[int, str]) -> dict[str, Any]:
+    """A list row (`ivr queue list`, the API's list): holders maps user ids to names."""
+    case = escalation.case
+    claimed = escalation.status == EscalationStatus.CLAIMED and escalation.claimed_by_id
+    return {
+        "id": escalation.id,
+        "campaign": case.campaign.name,
+        "external_ref": case.external_ref,
+        "reason": escalation.reason,
+        "priority": escalation.priority,
+        "status": str(escalation.status),
+        "due": _iso(escalation.due_at),
+        "triggers": escalation.triggers,
+        "detail": escalation.detail,
+        "claimed_by": holders.get(escalation.claimed_by_id or 0) if claimed else None,
+        "claimed_at": _iso(escalation.claimed_at) if claimed else None,
+    }
+
+
 def escalation_view(session: Session, escalation: Escalation) -> dict[str, Any]:
     """An escalation, its evidence and its history as plain values (never the contact's data)."""
     case = escalation.case
@@ -244,6 +264,17 @@ def escalation_view(session: Session, escalation: Escalation) -> dict[str, Any]:
             {"at": _iso(ev.at), "actor": ev.actor, "action": ev.action, "detail": ev.detail}
             for ev in history_of(session, escalation.id)
         ],
+        "callbacks": [
+            {
+                "id": c.id,
+                "status": str(c.status),
+                "agent": names(c.agent_id),
+                "dial_status": c.dial_status,
+                "requested_at": _iso(c.requested_at),
+                "window_override": c.window_override,
+            }
+            for c in callbacks_of(session, escalation.id)
+        ],
     }
 
 
@@ -271,6 +302,19 @@ def print_view(view: dict[str, Any], console: Console = out) -> None:
                 _short(e["added_at"]),
             )
         console.print(evidence)
+    if view.get("callbacks"):
+        callbacks = Table("id", "status", "agent", "dial status", "requested (UTC)", "override")
+        callbacks.title = "callbacks"
+        for c in view["callbacks"]:
+            callbacks.add_row(
+                str(c["id"]),
+                c["status"],
+                c["agent"] or "",
+                c["dial_status"] or "",
+                _short(c["requested_at"]),
+                "yes" if c["window_override"] else "no",
+            )
+        console.print(callbacks)
     history = Table("at (UTC)", "who", "action", "detail", title="history")
     for ev in view["history"]:
         history.add_row(_short(ev["at"]), ev["actor"], ev["action"], ev["detail"] or "")

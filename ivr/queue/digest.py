@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ivr.calendar import WorkCalendar
+from ivr.job_marks import give_back, take_mark
 from ivr.models import Escalation, EscalationStatus
 from ivr.notify.mailer import MailError, mailer_for
 from ivr.notify.messages import Digest, EscalationLine, digest_message
@@ -98,8 +99,14 @@ def digest_content(
     )
 
 
-def daily_digest(services: Services, *, send: bool = True) -> DigestReport:
-    """Compose the digest and mail it to the supervisors (also when the queue is empty)."""
+def daily_digest(
+    services: Services, *, send: bool = True, once_a_day: bool = False
+) -> DigestReport:
+    """Compose the digest and mail it to the supervisors (also when the queue is empty).
+
+    ``once_a_day`` is for the scheduled job, which every dialler process runs at the same hour:
+    the first to mark the day mails it, the others report ALREADY_SENT. A run by hand always mails.
+    """
     now = services.clock()
     with services.sessions() as session:
         digest = digest_content(session, services, now)
@@ -110,6 +117,10 @@ def daily_digest(services: Services, *, send: bool = True) -> DigestReport:
     if mailer is None:
         log.info("digest not mailed: no mail configured", extra={"action": "digest.no_mail"})
         return DigestReport(digest, MailStatus.NOT_CONFIGURED)
+    day_key = f"digest:{now.astimezone(ZoneInfo(settings.digest_timezone)).date().isoformat()}"
+    if once_a_day and not take_mark(services.sessions, day_key, now):
+        log.info("digest already mailed today", extra={"action": "digest.already_sent"})
+        return DigestReport(digest, MailStatus.ALREADY_SENT)
     message = digest_message(
         digest, sender=settings.smtp_from, to=settings.supervisor_emails, now=now
     )
@@ -117,6 +128,9 @@ def daily_digest(services: Services, *, send: bool = True) -> DigestReport:
         mailer.send(message)
     except MailError as exc:
         # Tomorrow's digest repeats whatever is still open; the overdue mails do not depend on it.
+        # The day's mark goes back so that a run later today (a restart, a retry) may send it.
+        if once_a_day:
+            give_back(services.sessions, day_key)
         log.warning("digest not mailed: %s", exc, extra={"action": "digest.mail_failed"})
         return DigestReport(digest, MailStatus.FAILED)
     return DigestReport(digest, MailStatus.SENT)

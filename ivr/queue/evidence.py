@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.audit.log import record
-from ivr.models import Attempt, Escalation, Evidence, EvidenceKind, Recording, RecordingStatus
+from ivr.models import (
+    AgentCallback,
+    Attempt,
+    Escalation,
+    Evidence,
+    EvidenceKind,
+    Recording,
+    RecordingStatus,
+)
 from ivr.queue.errors import EvidenceError
 from ivr.queue.history import add_event
 from ivr.services import Services
@@ -81,6 +89,9 @@ def case_recording(session: Session, escalation: Escalation, recording_sid: str)
     case_id = None
     if recording is not None and recording.attempt_id is not None:
         case_id = session.scalar(select(Attempt.case_id).where(Attempt.id == recording.attempt_id))
+    elif recording is not None and recording.callback_id is not None:  # an agent's callback
+        query = select(AgentCallback.case_id).where(AgentCallback.id == recording.callback_id)
+        case_id = session.scalar(query)
     if recording is None or case_id != escalation.case_id:
         raise EvidenceError(f"recording {recording_sid} is not a recording of this case")
     if recording.status != RecordingStatus.STORED or recording.purged_at is not None:

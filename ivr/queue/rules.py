@@ -54,6 +54,10 @@ TERMS: dict[str, Terms] = {
     "machine_answered": Terms(3, timedelta(hours=72)),
     "wrong_number": Terms(3, timedelta(hours=72)),
     "wrong_person": Terms(3, timedelta(hours=72)),
+    # Replies to the unreachable text (ivr.queue.replies): the contact asked to be called back,
+    # so they expect it soon; any other reply needs a person to read it.
+    "callback_requested": Terms(2, WorkingDays(1)),
+    "sms_reply": Terms(3, timedelta(hours=72)),
 }
 DEFAULT_TERMS = Terms(3, timedelta(hours=72))
 

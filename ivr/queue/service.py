@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.calendar import CalendarDataMissingError, WorkCalendar
-from ivr.models import Case, Escalation, EscalationStatus
+from ivr.models import Case, Escalation, EscalationStatus, StaffUser
+from ivr.queue.access import scope_clause
 from ivr.queue.history import add_event
 from ivr.queue.rules import due_at, terms_for
 
@@ -111,13 +112,30 @@ def raise_escalation(
 
 
 def list_escalations(
-    session: Session, *, campaign_id: int | None = None, status: EscalationStatus | None = None
+    session: Session,
+    *,
+    campaign_id: int | None = None,
+    status: EscalationStatus | None = None,
+    claimed_by_id: int | None = None,
+    visible_to: StaffUser | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Escalation]:
-    """Escalations, most urgent first (priority, then due time)."""
+    """Escalations, most urgent first (priority, then due time); `visible_to` applies a scope."""
     query = select(Escalation).join(Case)
     if campaign_id is not None:
         query = query.where(Case.campaign_id == campaign_id)
     if status is not None:
         query = query.where(Escalation.status == status)
+    if claimed_by_id is not None:
+        query = query.where(
+            Escalation.status == EscalationStatus.CLAIMED,
+            Escalation.claimed_by_id == claimed_by_id,
+        )
+    if visible_to is not None and (scope := scope_clause(session, visible_to)) is not None:
+        query = query.where(scope)
+    # The id last makes the order total, so that pages neither repeat nor skip a row.
     query = query.order_by(Escalation.priority, Escalation.due_at, Escalation.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     return list(session.scalars(query))

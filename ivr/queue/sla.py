@@ -40,6 +40,7 @@ class MailStatus(StrEnum):
     NOT_CONFIGURED = "no mail configured"  #: IVR_SMTP_HOST (or the addresses) not set
     NOTHING = "nothing to send"  #: no escalation waiting to be reported
     DRY_RUN = "dry run"  #: nothing written, nothing sent
+    ALREADY_SENT = "already sent"  #: another dialler process mailed today's digest
 
 
 @dataclass(frozen=True)

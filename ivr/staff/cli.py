@@ -1,7 +1,7 @@
-"""`ivr users add | list | disable`: staff accounts from the command line.
+"""`ivr users add | list | disable | phone | scope`: staff accounts from the command line.
 
-Registered on the main group by ivr/cli.py. Every command reads IVR_DATABASE_URL; add and
-disable also need IVR_SECRET_KEY, because each change is written to the keyed audit log.
+Registered on the main group by ivr/cli.py. Every command reads IVR_DATABASE_URL; those that
+change something also need IVR_SECRET_KEY, because each change is written to the keyed audit log.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import sys
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
+from ivr.campaigns.service import CampaignError
 from ivr.cli_context import fail as _fail
 from ivr.cli_options import FORMAT
-from ivr.models import StaffRole
+from ivr.models import StaffRole, StaffUser
+from ivr.privacy import mask_phone
 from ivr.services import Services
 from ivr.staff.accounts import AccountError, add_user, disable_user, list_users
 from ivr.staff.passwords import MIN_LENGTH
+from ivr.staff.profile import add_scope, remove_scope, scopes_by_user, set_phone
 
 __all__ = ["users"]
 
@@ -35,7 +39,7 @@ def _services(*, audited: bool) -> Services:
     return services
 
 
-def _actor() -> str:
+def cli_actor() -> str:
     """Who ran the command, for the audit log: the operating-system account."""
     try:
         return f"cli:{getpass.getuser()}"
@@ -83,7 +87,7 @@ def users_add(name: str, role: str, password_stdin: bool) -> None:
                 username=name,
                 password=password,
                 role=StaffRole(role),
-                actor=_actor(),
+                actor=cli_actor(),
             )
             username = user.username
     except AccountError as exc:
@@ -100,6 +104,13 @@ def users_list(fmt: str) -> None:
     services = _services(audited=False)
     with services.sessions() as session:
         rows = list_users(session)
+        ids: dict[str, int] = {}
+        phones: dict[str, str | None] = {}
+        for name, user_id, phone in session.execute(
+            select(StaffUser.username, StaffUser.id, StaffUser.phone)
+        ):
+            ids[name], phones[name] = user_id, phone
+        scopes = scopes_by_user(session)
     now = services.clock()
     if fmt == "json":
         emit_json(
@@ -112,17 +123,32 @@ def users_list(fmt: str) -> None:
                     if row.locked_until and row.locked_until > now
                     else None,
                     "created_at": iso(row.created_at),
+                    "phone": mask_phone(phones.get(row.username)) or None,
+                    "scopes": [
+                        {"campaign": scope.campaign, "department": scope.department}
+                        for scope in scopes.get(ids[row.username], [])
+                    ],
                 }
                 for row in rows
             ]
         )
         return
-    table = Table("user", "role", "status", "created (UTC)", title=f"users ({len(rows)})")
+    table = Table(
+        "user", "role", "status", "scope", "phone", "created (UTC)", title=f"users ({len(rows)})"
+    )
     for row in rows:
         status = "active" if row.active else "disabled"
         if row.active and row.locked_until is not None and row.locked_until > now:
             status = f"locked until {row.locked_until:%H:%M} UTC"
-        table.add_row(row.username, row.role.value, status, f"{row.created_at:%Y-%m-%d %H:%M}")
+        scope = ", ".join(s.label() for s in scopes.get(ids[row.username], [])) or "all"
+        table.add_row(
+            row.username,
+            row.role.value,
+            status,
+            scope if row.role is StaffRole.AGENT else "all",
+            mask_phone(phones.get(row.username)),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+        )
     out.print(table)
 
 
@@ -136,7 +162,59 @@ def users_disable(name: str) -> None:
     services = _services(audited=True)
     try:
         with services.sessions.begin() as session:
-            changed = disable_user(session, services, username=name, actor=_actor())
+            changed = disable_user(session, services, username=name, actor=cli_actor())
     except AccountError as exc:
         _fail(str(exc))
     out.print(f"disabled {name.strip().lower()}" if changed else f"{name} was already disabled")
+
+
+@users.command("phone")
+@click.argument("name")
+@click.argument("phone", required=False)
+@click.option("--clear", is_flag=True, help="remove the phone instead")
+def users_phone(name: str, phone: str | None, clear: bool) -> None:
+    """Set the phone an agent's callback rings first: PHONE in international form (+E.164).
+
+    Shown masked. Reads IVR_DATABASE_URL and IVR_SECRET_KEY.
+    """
+    if clear == (phone is not None):
+        _fail("give a PHONE (e.g. +12025550123) or --clear, not both")
+    services = _services(audited=True)
+    try:
+        with services.sessions.begin() as session:
+            stored = set_phone(session, services, username=name, phone=phone, actor=cli_actor())
+    except AccountError as exc:
+        _fail(str(exc))
+    user = name.strip().lower()
+    out.print(
+        f"phone of {user} set to {mask_phone(stored)}" if stored else f"phone of {user} cleared"
+    )
+
+
+@users.command("scope")
+@click.argument("name")
+@click.option("--campaign", help="the campaign's name (`ivr campaigns list`)")
+@click.option("--department", help="a department, as the cases' department column names it")
+@click.option("--remove", is_flag=True, help="remove this scope instead of adding it")
+def users_scope(name: str, campaign: str | None, department: str | None, remove: bool) -> None:
+    """Limit agent NAME to a campaign, a department, or a department of a campaign.
+
+    Several scopes add up; an agent with none works every campaign. Supervisors, compliance
+    officers and administrators are never limited. Reads IVR_DATABASE_URL and IVR_SECRET_KEY.
+    """
+    services = _services(audited=True)
+    change = remove_scope if remove else add_scope
+    try:
+        with services.sessions.begin() as session:
+            scope = change(
+                session,
+                services,
+                username=name,
+                campaign=campaign,
+                department=department,
+                actor=cli_actor(),
+            )
+    except (AccountError, CampaignError) as exc:
+        _fail(str(exc))
+    verb = "removed from" if remove else "added to"
+    out.print(f"scope {scope.label()} {verb} {name.strip().lower()}")

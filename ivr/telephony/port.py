@@ -34,21 +34,22 @@ def is_machine(answered_by: str | None) -> bool:
 
 @dataclass(frozen=True)
 class CallRequest:
-    """One outbound call as the dispatcher asks for it."""
+    """One outbound call as the dispatcher (or an agent's callback) asks for it."""
 
-    attempt_id: int
+    attempt_id: int | None  # None: not an automated attempt (an agent's callback, callback_id)
     to: str  # E.164
     from_: str  # E.164 caller id
     voice_url: str
     status_callback_url: str
-    recording_callback_url: str
-    amd_callback_url: str
+    recording_callback_url: str | None  # None: no recording callback is asked for
+    amd_callback_url: str | None  # None: no answering-machine detection
     record: bool = True
     ring_timeout_s: int = 30
     time_limit_s: int = 600
     # False: AMD answers as soon as it can tell (machine_start), and the call is hung up. True:
     # it waits for the greeting to end (machine_end_beep) so that a message can be left.
     detect_message_end: bool = False
+    callback_id: int | None = None  # the agent's callback this call rings the agent for
 
 
 @dataclass(frozen=True)

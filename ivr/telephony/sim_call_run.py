@@ -28,6 +28,7 @@ from ivr.telephony.sim_calls import (
     SimCall,
     SimRecording,
 )
+from ivr.telephony.sim_dial import Dialer
 from ivr.telephony.sim_format import API_VERSION, geography, int_or, new_sid, rfc2822
 from ivr.telephony.sim_twiml import Callee, Fetched, TwimlRunner
 
@@ -141,11 +142,13 @@ class CallRun:
         machine = machine_answer(self.persona.answered_by)
         keys = () if machine else self.persona.keys
         callee = Callee(keys, None if machine else self.persona.hangup_after_gathers)
+        dialer = Dialer(self.sim, call, self.rng, answered_at, self._send_twice_maybe)
         runner = TwimlRunner(
             self._fetch_twiml,
             callee,
             time_limit_s=int_or(params.get("TimeLimit"), 14400),
             at=self._amd_at(),
+            dial=dialer.dial,
         )
         with self.lock:
             self.runner = runner
@@ -161,6 +164,7 @@ class CallRun:
         self._finish("completed", session.duration_s)
         if live is not None:
             self._record(live, answered_at, session.duration_s)
+        dialer.deliver()
 
     def _base_fields(self, status: str) -> dict[str, str]:
         call = self.call
@@ -235,6 +239,7 @@ class CallRun:
     def _fetch_twiml(self, method: str, url: str, extra: Mapping[str, str]) -> Fetched:
         self.fetches += 1
         kind = "voice" if self.fetches == 1 else "gather" if "Digits" in extra else "redirect"
+        kind = "dial" if "DialCallStatus" in extra else kind
         fields = self._base_fields("in-progress")
         amd = self.params.get("MachineDetection")
         if amd and self.params.get("AsyncAmd", "").lower() != "true":

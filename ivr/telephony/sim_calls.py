@@ -31,13 +31,14 @@ class Persona:
     sms_opted_out: bool = False  # replied STOP earlier: text messages are refused with 21610
     sms_delivery: str = "delivered"  # what a text accepted for them becomes: | undelivered | failed
     sms_error_code: int = 30003  # ErrorCode when undelivered or failed (unreachable handset)
+    talk_s: float = 45.0  # dialled by a <Dial> and answering: talks this long, then hangs up
 
 
 @dataclass(frozen=True)
 class Exchange:
     """One webhook request the simulator made, and how it was answered."""
 
-    kind: str  # voice | gather | redirect | status | amd | recording
+    kind: str  # voice | gather | redirect | dial | status | dial-status | amd | recording
     method: str
     url: str  # as requested (and signed), query string included
     form: Mapping[str, str]  # the parameters (in the body for POST, the query for GET)
@@ -108,6 +109,7 @@ class SimRecording:
     span_s: float  # how long the recording ran, paused time included
     paused: tuple[PausedSpan, ...] = ()
     media_requests: int = 0
+    source: str = "OutboundAPI"  # RecordingSource: OutboundAPI (calls.create) | DialVerb
 
 
 @dataclass
@@ -132,6 +134,8 @@ class SimCall:
     recording_updates: list[RecordingUpdate] = field(default_factory=list)
     error_code: int | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    direction: str = "outbound-api"  # outbound-dial for the leg a <Dial> places
+    parent_sid: str | None = None  # the call whose <Dial> placed this one
 
     def requests_of(self, kind: str) -> list[Exchange]:
         """The webhook requests of one kind, in the order they were made."""

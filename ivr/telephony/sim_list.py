@@ -1,9 +1,10 @@
 """The simulator's Call resource, and its list endpoint's filters and paging, as Twilio has them.
 
-GET .../Calls.json takes To, From, Status, StartTime / StartTime> / StartTime< and the same for
-EndTime (a UTC day, YYYY-MM-DD, or a UTC date-time), PageSize (default 50, at most 1000), Page and
-PageToken. The answer is Twilio's paging envelope: calls (newest first), page, page_size, start,
-end, uri, first_page_uri, next_page_uri, previous_page_uri.
+GET .../Calls.json takes To, From, Status, ParentCallSid (the legs a call's <Dial> placed),
+StartTime / StartTime> / StartTime< and the same for EndTime (a UTC day, YYYY-MM-DD, or a UTC
+date-time), PageSize (default 50, at most 1000), Page and PageToken. The answer is Twilio's
+paging envelope: calls (newest first), page, page_size, start, end, uri, first_page_uri,
+next_page_uri, previous_page_uri.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def call_resource(account_sid: str, call: SimCall, queue_time_ms: int = 0) -> Js
         "from": call.from_,
         "from_formatted": national_format(call.from_),
         "status": call.status,
-        "direction": "outbound-api",
+        "direction": call.direction,
         "date_created": rfc2822(call.created_at),
         "date_updated": rfc2822(call.ended_at or call.started_at or call.created_at),
         "start_time": rfc2822(call.started_at) if call.started_at else None,
@@ -48,9 +49,10 @@ def call_resource(account_sid: str, call: SimCall, queue_time_ms: int = 0) -> Js
         "caller_name": None,
         "forwarded_from": None,
         "group_sid": None,
-        "parent_call_sid": None,
+        "parent_call_sid": call.parent_sid,
         "phone_number_sid": None,
-        "queue_time": str(queue_time_ms),  # milliseconds, as a string
+        # milliseconds, as a string; a <Dial> leg is placed at once, never through the CPS queue
+        "queue_time": "0" if call.parent_sid else str(queue_time_ms),
         "trunk_sid": None,
         "annotation": None,
         "uri": f"{base}.json",
@@ -97,10 +99,12 @@ def select_calls(calls: Sequence[SimCall], args: Mapping[str, str]) -> list[SimC
     started = _time_test(args, "StartTime")
     ended = _time_test(args, "EndTime")
     to, from_, status = args.get("To"), args.get("From"), args.get("Status")
+    parent = args.get("ParentCallSid")
     chosen = [
         call
         for call in calls
         if (to is None or call.to == to)
+        and (parent is None or call.parent_sid == parent)
         and (from_ is None or call.from_ == from_)
         and (status is None or call.status == status)
         and started(call.started_at)

@@ -12,6 +12,13 @@ twilio.com/docs/messaging/...):
   undelivered.
 Refused creates use Twilio's codes: 21604 no To, 21603 no From nor MessagingServiceSid, 21602
 no Body, 21211 invalid To, 21614 not a mobile number, 21610 the recipient replied STOP.
+
+A contact's reply goes the other way: Twilio POSTs it, form-encoded and signed, to the number's
+incoming-message URL (SmsUrl) with MessageSid, the legacy SmsSid and SmsMessageSid (same value),
+SmsStatus `received`, AccountSid, From, To, Body, NumMedia, NumSegments, ApiVersion, the
+geographic From*/To* fields (empty where unknown) and MessagingServiceSid when the number is in a
+service; the TwiML answer's <Message> is texted back (twilio.com/docs/messaging/guides/
+webhook-request). ``inbound_fields`` builds that form and ``deliver_inbound`` posts it.
 """
 
 from __future__ import annotations
@@ -25,11 +32,19 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
+from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from ivr.telephony.sim_calls import Exchange, Persona
-from ivr.telephony.sim_format import API_VERSION, Json, error_response, new_sid, rfc2822
+from ivr.telephony.sim_format import (
+    API_VERSION,
+    COUNTRIES,
+    Json,
+    error_response,
+    new_sid,
+    rfc2822,
+)
 
 if TYPE_CHECKING:
     from ivr.telephony.simulator import Simulator
@@ -226,3 +241,106 @@ class MessageRun:
         self.message.http.append(
             Exchange("sms-status", "POST", url, dict(fields), status, body, error)
         )
+
+
+# GSM 03.38's basic set: a text only of these goes 160 characters a segment (153 when split);
+# any other character makes the whole text UCS-2, 70 a segment (67 when split).
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+
+
+def segments(body: str) -> int:
+    """How many SMS segments a text takes, as NumSegments counts them."""
+    if all(c in _GSM7 for c in body):
+        length, single, split = len(body), 160, 153
+    else:
+        length, single, split = len(body.encode("utf-16-le")) // 2, 70, 67
+    return 1 if length <= single else -(-length // split)
+
+
+def country_of(number: str) -> str:
+    """The ISO country of an E.164 number the simulator knows, else "" (Twilio leaves it empty)."""
+    for prefix in sorted(COUNTRIES, key=len, reverse=True):
+        if number.startswith(prefix):
+            return COUNTRIES[prefix]
+    return ""
+
+
+def inbound_fields(
+    *, account_sid: str, message_sid: str, from_: str, to: str, body: str, service_sid: str = ""
+) -> dict[str, str]:
+    """The form Twilio posts to a number's incoming-message URL for one text received."""
+    fields = {
+        "ToCountry": country_of(to),
+        "ToState": "",
+        "SmsMessageSid": message_sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": message_sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": body,
+        "FromCountry": country_of(from_),
+        "To": to,
+        "ToZip": "",
+        "NumSegments": str(segments(body)),
+        "MessageSid": message_sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": API_VERSION,
+    }
+    if service_sid:
+        fields["MessagingServiceSid"] = service_sid
+    return fields
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """A text a contact sent, as delivered to the incoming-message URL, and the answer."""
+
+    message_sid: str
+    exchange: Exchange  # the request made and its response
+
+    @property
+    def twiml(self) -> str:
+        """The TwiML the webhook answered with ("" when it did not answer)."""
+        return self.exchange.body
+
+
+def deliver_inbound(
+    validator: RequestValidator, url: str, fields: Mapping[str, str], rng: random.Random
+) -> InboundReply:
+    """POST one signed incoming-message webhook as Twilio does (its timeouts, one retry if not
+    connected); returns what was answered."""
+    target = url.partition("#")[0]  # a fragment is never sent
+    prepared = requests.Request("POST", target, data=dict(fields)).prepare()
+    assert prepared.url is not None
+    prepared.headers["X-Twilio-Signature"] = validator.compute_signature(prepared.url, fields)
+    prepared.headers["I-Twilio-Idempotency-Token"] = new_sid("", rng)
+    prepared.headers["User-Agent"] = "TwilioProxy/1.1"
+    sid = fields["MessageSid"]
+    exchange = Exchange("sms-in", "POST", prepared.url, dict(fields), None, "", "no attempt")
+    with requests.Session() as http:
+        http.trust_env = False  # webhooks go where the URL says, never via an env proxy
+        for _ in range(2):
+            try:
+                response = http.send(prepared, timeout=(CONNECT_S, READ_S))
+            except requests.ConnectionError as exc:  # not connected: Twilio tries once more
+                exchange = Exchange(
+                    "sms-in", "POST", prepared.url, dict(fields), None, "", repr(exc)
+                )
+                continue
+            except requests.RequestException as exc:  # read timeout and kin: no retry
+                exchange = Exchange(
+                    "sms-in", "POST", prepared.url, dict(fields), None, "", repr(exc)
+                )
+                break
+            exchange = Exchange(
+                "sms-in", "POST", prepared.url, dict(fields), response.status_code, response.text
+            )
+            break
+    return InboundReply(sid, exchange)

@@ -115,7 +115,7 @@ class RecordingEndpoints:
             "start_time": rfc2822(recording.started_at),
             "duration": str(recording.duration_s),
             "channels": recording.channels,
-            "source": "OutboundAPI",
+            "source": recording.source,
             "status": "completed",
             "error_code": None,
             "price": None,

@@ -8,7 +8,8 @@ silent Gather lasts its timeout. `at` runs a callback once the call time reaches
 async AMD result): right after the verb during which it falls, so before any later request.
 
 Supported: Say, Play, Pause, Gather (dtmf; nested Say/Play/Pause), Redirect, Hangup, Reject,
-Record (the callee stays silent, so the recording is empty: no action request, next verb).
+Record (the callee stays silent, so the recording is empty: no action request, next verb), and
+Dial when the runner is given a `dial` function (sim_dial: the child leg, its action request).
 Anything else is noted in `Session.events` and skipped.
 """
 
@@ -18,8 +19,11 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urljoin
+
+if TYPE_CHECKING:
+    from ivr.telephony.sim_dial import DialOutcome
 
 SAY_CHARS_PER_S = 12.0
 SAY_CJK_PER_S = 4.0  # Mandarin text-to-speech says about four characters a second
@@ -46,6 +50,8 @@ class Fetched:
 
 # (method, url, extra params beyond the voice request fields) -> the webhook's answer
 Fetch = Callable[[str, str, Mapping[str, str]], Fetched]
+# (the <Dial>, the document URL, call seconds elapsed, call seconds left) -> what the Dial did
+Dial = Callable[[ET.Element, str, float, float], "DialOutcome"]
 
 
 @dataclass
@@ -109,8 +115,10 @@ class TwimlRunner:
         *,
         time_limit_s: float = 14400.0,
         at: tuple[float, Callable[[], None]] | None = None,
+        dial: Dial | None = None,
     ) -> None:
         self._fetch = fetch
+        self._dial = dial
         self._callee = callee
         self._time_limit_s = time_limit_s
         self._at = at  # (call time in s, callback): run once, when the call time reaches it
@@ -175,6 +183,10 @@ class TwimlRunner:
                 target = urljoin(doc_url, (verb.text or "").strip() or doc_url)
                 self.session.events.append(f"redirect {target}")
                 return _Next(target, verb.get("method", "POST").upper(), {})
+            elif verb.tag == "Dial" and self._dial is not None:
+                step = self._run_dial(verb, doc_url)
+                if step is not None:
+                    return step
             elif verb.tag in ("Hangup", "Reject"):
                 self.session.events.append(verb.tag.lower())
                 raise _End("hangup")
@@ -185,6 +197,17 @@ class TwimlRunner:
             else:
                 self.session.events.append(f"unsupported verb <{verb.tag}> skipped")
         return None
+
+    def _run_dial(self, verb: ET.Element, doc_url: str) -> _Next | None:
+        assert self._dial is not None
+        elapsed_s = self.session.elapsed_s
+        outcome = self._dial(verb, doc_url, elapsed_s, self._time_limit_s - elapsed_s)
+        self.session.events.extend(outcome.events)
+        self._spend(outcome.spent_s)  # the caller waits out the ringing and the bridged talk
+        if outcome.action is None:
+            return None
+        url, method = outcome.action
+        return _Next(url, method, outcome.fields)
 
     def _prompt(self, verb: ET.Element) -> None:
         loops = max(1, _int(verb.get("loop"), 1))

@@ -7,7 +7,8 @@ Twilio sends them. Who answers and what they press comes from a `Persona` per di
 Served (HTTP basic auth AccountSid:AuthToken, else 401 / 20003):
     POST   /2010-04-01/Accounts/{AC}/Calls.json                 create a call (201, queued)
     GET    /2010-04-01/Accounts/{AC}/Calls.json                 list calls: To, From, Status,
-           StartTime[<>], EndTime[<>], PageSize, Page; Twilio's paging envelope (sim_list)
+           ParentCallSid, StartTime[<>], EndTime[<>], PageSize, Page; Twilio's paging
+           envelope (sim_list). A <Dial> in the TwiML places a listed child call (sim_dial)
     GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json            the call resource
     POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings/{RE}.json
            Status=paused|in-progress|stopped [PauseBehavior=silence|skip]; {RE} may be
@@ -19,6 +20,9 @@ Served (HTTP basic auth AccountSid:AuthToken, else 401 / 20003):
     POST   /2010-04-01/Accounts/{AC}/Messages.json              send a text (201, queued or
            accepted); 400 with Twilio's code for a number that cannot get one (sim_messages)
     GET    /2010-04-01/Accounts/{AC}/Messages/{SM}.json         the message resource
+
+A contact's text to our number: `send_reply` posts Twilio's signed incoming-message webhook to
+`sms_url` (the number's SmsUrl) and returns the TwiML answer (sim_messages).
 
 Faults for tests: `fail_creates` makes the next creates answer 429 unprocessed, or be processed
 (the callee IS rung) and then answered 500 or not answered in time; `stop_serving` and
@@ -71,8 +75,11 @@ from ivr.telephony.sim_format import (
 )
 from ivr.telephony.sim_list import ListQueryError, call_resource, page_of, select_calls
 from ivr.telephony.sim_messages import (
+    InboundReply,
     MessageRun,
     SimMessage,
+    deliver_inbound,
+    inbound_fields,
     message_resource,
     new_message,
     refusal,
@@ -81,6 +88,7 @@ from ivr.telephony.sim_recordings import RecordingEndpoints
 
 __all__ = [
     "Exchange",
+    "InboundReply",
     "Persona",
     "RecordingUpdate",
     "SimCall",
@@ -115,8 +123,11 @@ class Simulator(RecordingEndpoints):
         queue_time_ms: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        sms_url: str = "",
     ) -> None:
         self.account_sid = account_sid
+        # Our number's incoming-message URL (its SmsUrl): where send_reply posts a contact's text.
+        self.sms_url = sms_url
         self.auth_token = auth_token
         self.personas = personas
         self.duplicate_rate = duplicate_rate
@@ -226,7 +237,8 @@ class Simulator(RecordingEndpoints):
             self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for call in self.calls:
-                if self._futures[call.sid].cancelled():
+                future = self._futures.get(call.sid)  # a <Dial> leg has none: its parent runs it
+                if future is not None and future.cancelled():
                     call.status = "canceled"
                     call.done.set()
             for message in self.messages:
@@ -262,6 +274,30 @@ class Simulator(RecordingEndpoints):
                     return message
         raise KeyError(sid)
 
+    def send_reply(
+        self, from_: str, body: str, *, to: str = "", message_sid: str = ""
+    ) -> InboundReply:
+        """A contact texts our number: the signed incoming-message webhook, posted to sms_url.
+
+        ``to`` defaults to the number that last texted ``from_`` (the contact answers it);
+        ``message_sid`` repeats an earlier message's sid, as Twilio's redelivery would.
+        """
+        if not self.sms_url:
+            raise RuntimeError("set the simulator's sms_url (the number's SmsUrl) first")
+        with self._lock:
+            texted = [message.from_ for message in self.messages if message.to == from_]
+            rng = random.Random(self._rng.getrandbits(64))
+        if not to and not texted:
+            raise ValueError("nothing was texted to that number: say which number it writes to")
+        fields = inbound_fields(
+            account_sid=self.account_sid,
+            message_sid=message_sid or new_sid("SM", rng),
+            from_=from_,
+            to=to or texted[-1],
+            body=body,
+        )
+        return deliver_inbound(self.validator, self.sms_url, fields, rng)
+
     def call(self, sid: str) -> SimCall:
         """The call with this sid (KeyError if unknown)."""
         with self._lock:
@@ -281,6 +317,16 @@ class Simulator(RecordingEndpoints):
         """Store a finished call's recording until it is deleted."""
         with self._lock:
             self.stored_recordings[recording.sid] = recording
+
+    def add_leg(self, leg: SimCall) -> str:
+        """List the call a <Dial> placed; return how its callee picks up on this attempt."""
+        pickups = self.personas(leg.to).pickups or ("answer",)
+        with self._lock:
+            # Legs count as attempts on their number, as creates do, so pickups apply per call.
+            attempt = self._attempts.get(leg.to, 0)
+            self._attempts[leg.to] = attempt + 1
+            self.calls.append(leg)
+        return pickups[min(attempt, len(pickups) - 1)]
 
     def recording_url(self, sid: str) -> str:
         """RecordingUrl as Twilio sends it: no extension."""

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from twilio.rest import Client
@@ -120,6 +120,29 @@ class TwilioTelephony:
 
     def place_call(self, request: CallRequest) -> PlacedCall:
         """Ask Twilio to place the call; raise TelephonyError, never naming the number."""
+        # An agent's callback leg asks for neither: its recording comes from the <Dial>, and
+        # AMD would only delay the agent hearing the prompt.
+        recording: dict[str, Any] = (
+            {}
+            if request.recording_callback_url is None
+            else {
+                "recording_status_callback": request.recording_callback_url,
+                "recording_status_callback_method": "POST",
+                "recording_status_callback_event": list(RECORDING_EVENTS),
+            }
+        )
+        amd: dict[str, Any] = (
+            {}
+            if request.amd_callback_url is None
+            else {
+                # DetectMessageEnd waits for the greeting's beep, so a message said after it
+                # lands on the voicemail; Enable tells sooner, for a plain hang-up.
+                "machine_detection": "DetectMessageEnd" if request.detect_message_end else "Enable",
+                "async_amd": "true",
+                "async_amd_status_callback": request.amd_callback_url,
+                "async_amd_status_callback_method": "POST",
+            }
+        )
         call = self._create(
             lambda: self._client.calls.create(
                 to=request.to,
@@ -133,15 +156,8 @@ class TwilioTelephony:
                 status_callback_event=list(CALL_PROGRESS_EVENTS),
                 record=request.record,
                 trim="do-not-trim",  # the default trims silence; evidence must not be cut
-                recording_status_callback=request.recording_callback_url,
-                recording_status_callback_method="POST",
-                recording_status_callback_event=list(RECORDING_EVENTS),
-                # DetectMessageEnd waits for the greeting's beep, so a message said after it
-                # lands on the voicemail; Enable tells sooner, for a plain hang-up.
-                machine_detection="DetectMessageEnd" if request.detect_message_end else "Enable",
-                async_amd="true",
-                async_amd_status_callback=request.amd_callback_url,
-                async_amd_status_callback_method="POST",
+                **recording,
+                **amd,
                 timeout=request.ring_timeout_s,
                 time_limit=request.time_limit_s,
             ),
@@ -158,6 +174,7 @@ class TwilioTelephony:
                 extra={
                     "action": "call.queued_long",
                     "attempt_id": request.attempt_id,
+                    "callback_id": request.callback_id,
                     "queue_time_s": queue_time_s,
                 },
             )
@@ -192,7 +209,9 @@ class TwilioTelephony:
                 f"Twilio's answer for call {call_sid} is not a call: {exc}"
             ) from None
 
-    def _list_calls(self, query: Mapping[str, str], *, attempt_id: int) -> list[ProviderCall]:
+    def _list_calls(
+        self, query: Mapping[str, str], *, attempt_id: int | None
+    ) -> list[ProviderCall]:
         """Every call the list endpoint returns for this query, following next_page_uri."""
         params = {**query, "PageSize": str(LIST_PAGE_SIZE)}
         action = f"list the calls of attempt {attempt_id}"

@@ -8,90 +8,37 @@ so the provider stops retrying.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from enum import StrEnum
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.app import current_services
 from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
 from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, machine_message, opening, render
-from ivr.models import Attempt, AttemptStatus, CallEvent, Recording, RecordingStatus
+from ivr.models import Attempt, AttemptStatus, CallEvent
 from ivr.services import Services
 from ivr.telephony.port import is_machine
 from ivr.webhooks.context import prompt_context
-from ivr.webhooks.signature import is_signed, signed_url
+from ivr.webhooks.form import optional_int, query_int, required, twiml
+from ivr.webhooks.recording_note import note_recording
+from ivr.webhooks.signature import require_provider_signature
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
-TWIML = "application/xml"
 
-
-@bp.before_request
-def _guard() -> None:
-    settings = current_services().settings
-    # Refuse a large body before reading it, let alone touching the database.
-    if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        abort(413)
-    url = signed_url(settings.public_base_url, request)
-    if not is_signed(
-        settings.twilio_auth_token, url, request.form, request.headers.get("X-Twilio-Signature")
-    ):
-        log.warning("bad signature", extra={"action": "webhook.forbidden", "path": request.path})
-        abort(403)
-
-
-def _query_int(name: str) -> int:
-    raw = request.args.get(name, "")
-    if not raw.isdigit():
-        abort(400, description=f"query parameter {name} must be a number")
-    return int(raw)
-
-
-def _form(name: str) -> str:
-    value = request.form.get(name)
-    if not value:
-        abort(400, description=f"form field {name} is required")
-    return value
-
-
-def _optional_int(name: str) -> int | None:
-    raw = request.form.get(name, "")
-    try:
-        return int(raw) if raw != "" else None
-    except ValueError:
-        abort(400, description=f"form field {name} must be a number")
-
-
-def _provider_time(name: str) -> datetime | None:
-    """An RFC 2822 time field (Twilio writes "Mon, 07 Jan 2030 01:00:05 +0000"); None if unusable.
-
-    A bad value is not worth refusing the callback for: the recording must still be fetched.
-    """
-    raw = request.form.get(name, "")
-    try:
-        parsed = parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError):
-        log.warning("unreadable provider time", extra={"action": "webhook.bad_time", "field": name})
-        return None
-    # "-0000" (zone unknown) parses as naive; Twilio's times are UTC.
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _twiml(body: str) -> Response:
-    return Response(body, mimetype=TWIML)
+# Every route here faces the provider: signed or refused, before anything else.
+bp.before_request(require_provider_signature)
 
 
 def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
     """The attempt named in the URL, bound to this call; None if unknown or another call's."""
-    attempt_id = _query_int("attempt")
+    attempt_id = query_int("attempt")
     # Callbacks for one call arrive concurrently and out of order. Each reads the attempt, decides
     # and writes back; without the row lock a slower request would write back what it decided from
     # a stale read (ringing over completed). SQLite needs none: BEGIN IMMEDIATE serialises writers.
@@ -130,7 +77,7 @@ def _answer(
     """Pause or resume the recording (outside the transaction), then return the TwiML."""
     if change is not None:
         change_recording(svc, attempt_id, call_sid, change)
-    return _twiml(body)
+    return twiml(body)
 
 
 def _now(svc: Services) -> datetime:
@@ -205,13 +152,13 @@ def _hold(svc: Services, attempt: Attempt) -> str:
 def voice() -> Response:
     """The call was answered: a neutral greeting until AMD has answered, then the flow."""
     svc = current_services()
-    call_sid = _form("CallSid")
+    call_sid = required("CallSid")
     held = request.args.get("held") == "1"
     now = _now(svc)
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)
         if attempt is None:
-            return _twiml(hangup())
+            return twiml(hangup())
         if attempt.status.rank < AttemptStatus.IN_PROGRESS.rank:
             attempt.status = AttemptStatus.IN_PROGRESS
             session.add(
@@ -220,9 +167,9 @@ def voice() -> Response:
         started = attempt.flow_state is not None
         chosen = choose_opening(attempt.answered_by, held=held, started=started)
         if chosen is Opening.MACHINE:
-            return _twiml(_machine_reply(svc, session, attempt, now))
+            return twiml(_machine_reply(svc, session, attempt, now))
         if chosen is Opening.HOLD:  # writes nothing more: a repeated request holds again
-            return _twiml(_hold(svc, attempt))
+            return twiml(_hold(svc, attempt))
         reply = apply_flow_event(session, svc, attempt, Start(), 0, now)
         body, attempt_id = _render(svc, attempt, reply), attempt.id
     return _answer(svc, attempt_id, call_sid, body, reply.recording)
@@ -232,18 +179,18 @@ def voice() -> Response:
 def gather() -> Response:
     """Keys pressed (or silence): apply them once, say what comes next."""
     svc = current_services()
-    call_sid = _form("CallSid")
-    step = _query_int("step")
+    call_sid = required("CallSid")
+    step = query_int("step")
     digits = request.form.get("Digits", "")
     now = _now(svc)
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)
         if attempt is None:
-            return _twiml(hangup())
+            return twiml(hangup())
         if not digits and is_machine(attempt.answered_by):
             # Keys pressed mean a person, whatever AMD guessed: only silence ends the call. The
             # flow takes no event, so settling counts the attempt as not reached.
-            return _twiml(_machine_reply(svc, session, attempt, now))
+            return twiml(_machine_reply(svc, session, attempt, now))
         reply = apply_flow_event(session, svc, attempt, Input(digits), step, now)
         if not reply.applied:
             log.info("replayed gather", extra={"action": "gather.replay", "attempt_id": attempt.id})
@@ -255,13 +202,13 @@ def gather() -> Response:
 def status() -> tuple[str, int]:
     """A call progress event: move the attempt on; settle it when the call is over."""
     svc = current_services()
-    call_sid = _form("CallSid")
+    call_sid = required("CallSid")
     try:
-        new_status = AttemptStatus(_form("CallStatus"))
+        new_status = AttemptStatus(required("CallStatus"))
     except ValueError:
         abort(400, description="unknown CallStatus")
-    sequence = _optional_int("SequenceNumber")
-    duration = _optional_int("CallDuration")
+    sequence = optional_int("SequenceNumber")
+    duration = optional_int("CallDuration")
     now = _now(svc)
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)
@@ -276,34 +223,12 @@ def status() -> tuple[str, int]:
 def recording() -> tuple[str, int]:
     """A recording is ready (or absent): note it; the fetch job downloads it, never this request."""
     svc = current_services()
-    call_sid = _form("CallSid")
-    recording_sid = _form("RecordingSid")
-    provider_status = request.form.get("RecordingStatus", "completed")
+    call_sid = required("CallSid")
     now = _now(svc)
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)
-        ok = provider_status == "completed"
-        row = Recording(
-            attempt_id=None if attempt is None else attempt.id,
-            recording_sid=recording_sid,
-            call_sid=call_sid,
-            media_url=request.form.get("RecordingUrl", ""),
-            status=RecordingStatus.PENDING if ok else RecordingStatus.FAILED,
-            duration_s=_optional_int("RecordingDuration"),
-            channels=_optional_int("RecordingChannels"),
-            started_at=_provider_time("RecordingStartTime"),
-            next_fetch_at=now if ok else None,
-            last_error=None if ok else f"provider reported {provider_status}",
-            created_at=now,
-        )
-        if ok and not row.media_url:
-            abort(400, description="form field RecordingUrl is required")
-        try:
-            # A repeated callback hits the unique recording id and changes nothing.
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            log.info("duplicate recording callback", extra={"action": "recording.duplicate"})
+        # A repeated callback finds the row it added before and changes nothing.
+        note_recording(session, now, attempt_id=None if attempt is None else attempt.id)
     return "", 204
 
 
@@ -311,7 +236,7 @@ def recording() -> tuple[str, int]:
 def amd() -> tuple[str, int]:
     """Answering-machine detection result: kept on the attempt for the reports and the queue."""
     svc = current_services()
-    call_sid = _form("CallSid")
+    call_sid = required("CallSid")
     answered_by = request.form.get("AnsweredBy", "unknown")[:32]
     with svc.sessions.begin() as session:
         attempt = _load_attempt(session, call_sid)

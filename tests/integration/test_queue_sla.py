@@ -467,3 +467,36 @@ def test_ivr_queue_digest_prints_with_dry_run_and_says_when_no_mail_is_configure
     sent = runner.invoke(main, ["queue", "digest"], env=env)
     assert sent.exit_code == 0, sent.output
     assert sent.output.strip().endswith("(no mail configured)")
+
+
+@BOTH
+def test_the_scheduled_digest_is_mailed_once_a_day_by_one_of_several_diallers(
+    mailing: Services, sessions: sessionmaker[Session], clock: FakeClock, sink: SmtpSink
+) -> None:
+    """Every `ivr dial` runs the digest job at the same hour: four at once mail it once; a
+    failed mail gives the day back; the next day mails again; a run by hand always mails."""
+    clock.now = THU_0924_0900
+    escalate(sessions, clock.now, "complaint", "P-0001")
+    sink.reject_data = True
+    assert daily_digest(mailing, once_a_day=True).mail == MailStatus.FAILED
+    sink.reject_data = False
+
+    results: list[MailStatus] = []
+    start = threading.Barrier(4)
+
+    def dialler() -> None:
+        start.wait()
+        results.append(daily_digest(mailing, once_a_day=True).mail)
+
+    threads = [threading.Thread(target=dialler) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == sorted([MailStatus.SENT] + [MailStatus.ALREADY_SENT] * 3)
+    assert len(sink.received) == 1
+
+    assert daily_digest(mailing).mail == MailStatus.SENT  # by hand: `ivr queue digest`
+    clock.advance(hours=24)
+    assert daily_digest(mailing, once_a_day=True).mail == MailStatus.SENT
+    assert len(sink.received) == 3
