@@ -55,6 +55,9 @@ def create_app(
     from ivr.api import init_app as init_api
 
     init_api(app)  # the JSON API at /api/v1 (bearer tokens)
+    from ivr.console import init_app as init_console
+
+    init_console(app)  # the staff console at /console (the session cookie, CSRF on forms)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -3,7 +3,9 @@
     GET /recordings/<id>/audio?reason=...[&copy=listen]      (HEAD too)
     GET /recordings/<id>/timeline
 
-Supervisors, compliance officers and administrators may listen; agents get 403 for now. Each
+Supervisors, compliance officers and administrators may listen; an agent only to a recording of
+a case they may open in the console (ivr.console.agent_access: their scope, and no colleague
+holding its escalation), else 403. Each
 served GET appends `recording.replay` (who, why, which bytes) to the audit log and commits it
 *before* the first byte leaves, so there is no listen without its trace. A HEAD sends no audio
 and is not audited. Responses say `Cache-Control: no-store`: a copy kept in a browser cache could
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ivr.app import current_services
 from ivr.audit.log import record
+from ivr.console.agent_access import agent_may_replay
 from ivr.models import Recording, RecordingStatus, StaffRole
 from ivr.services import Services
 from ivr.staff.auth import ErrorReply, check_role, current_staff, error, require_role
@@ -137,9 +140,11 @@ def audio(recording_id: int) -> ResponseReturnValue:
     # and on SQLite each transaction takes the write lock. Nothing here may open a second
     # session while this one holds the connection.
     with services.sessions() as db:
-        staff = check_role(REPLAY_ROLES, db)
+        staff = check_role((*REPLAY_ROLES, StaffRole.AGENT), db)
         if not isinstance(staff, Staff):
             return staff
+        if staff.role == StaffRole.AGENT and not agent_may_replay(db, staff.id, recording_id):
+            return error(403, "an agent replays only recordings of the cases they may work")
         reason = _reason()
         if reason is None:
             return error(

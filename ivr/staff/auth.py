@@ -73,11 +73,17 @@ def login() -> tuple[Response, int]:
     staff = authenticate(current_services(), username, password)
     if staff is None:
         return error(401, REFUSED)
-    session.clear()  # nothing from before sign-in carries over into the signed-in session
+    start_session(staff)
+    return jsonify(username=staff.username, role=staff.role.value), 200
+
+
+def start_session(staff: Staff) -> None:
+    """Begin the signed-in session: a new one, so that nothing from before sign-in (a session
+    an attacker planted, a CSRF token) carries over."""
+    session.clear()
     session.permanent = True
     session[SESSION_KEY] = {"id": staff.id, "stamp": staff.stamp}
     g._ivr_staff = staff
-    return jsonify(username=staff.username, role=staff.role.value), 200
 
 
 @bp.post("/logout")
