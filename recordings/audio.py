@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
-import shutil
 import struct
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from recordings.ffmpeg import MISSING, ffmpeg_executable
 
 # pydub imports audioop (deprecated since 3.11) and warns at import when ffmpeg is missing; WAV
 # needs neither, so keep both warnings out of the logs of every process that imports this.
@@ -120,18 +122,17 @@ class PreparedPrompt:
 def prepare_prompt(path: Path) -> PreparedPrompt:
     """Convert a recorded prompt (wav, mp3 or m4a) to what telephony plays well.
 
-    WAV is read by pydub itself; mp3 and m4a need ffmpeg on the PATH (AudioError says so).
+    WAV is read by pydub itself; mp3 and m4a are decoded by ffmpeg (AudioError when none).
     """
     suffix = path.suffix.lower()
     if suffix not in PROMPT_SOURCES:
         raise AudioError(f"{path.name}: not a prompt source ({', '.join(PROMPT_SOURCES)})")
-    if suffix != ".wav" and shutil.which("ffmpeg") is None:
-        raise AudioError(f"{path.name}: reading {suffix} needs ffmpeg, which is not installed")
     try:
-        # Opened here: given a path, pydub's WAV reader leaves the file open.
-        with path.open("rb") as stream:
-            segment = AudioSegment.from_file(stream, format=suffix.lstrip("."))
-    except Exception as exc:  # pydub and ffmpeg fail in many shapes; the name is what helps
+        wav = path.read_bytes() if suffix == ".wav" else decode_to_wav(path.read_bytes())
+        segment = AudioSegment(data=wav)
+    except AudioError as exc:
+        raise AudioError(f"{path.name}: {exc}") from exc
+    except Exception as exc:  # pydub fails in many shapes; the name is what helps
         raise AudioError(f"{path.name}: unreadable audio ({type(exc).__name__})") from exc
     if len(segment) == 0 or segment.dBFS == float("-inf"):
         raise AudioError(f"{path.name}: the recording is empty or silent")
@@ -141,3 +142,40 @@ def prepare_prompt(path: Path) -> PreparedPrompt:
     buffer = io.BytesIO()
     segment.export(buffer, format="wav")
     return PreparedPrompt(buffer.getvalue(), float(segment.duration_seconds), round(gain, 2))
+
+
+def decode_to_wav(data: bytes, *, timeout_s: float = 120.0) -> bytes:
+    """Any audio ffmpeg reads (mp3, m4a, ...) as 16-bit PCM WAV, through pipes.
+
+    Not pydub's from_file: that asks ffprobe first, which the ffmpeg of imageio-ffmpeg lacks,
+    and writes temporary files.
+    """
+    ffmpeg = ffmpeg_executable()
+    if ffmpeg is None:
+        raise AudioError(MISSING)
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "pipe:0"]
+    command += ["-map_metadata", "-1", "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"]
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"ffmpeg took over {timeout_s:g} s to decode") from None
+    if done.returncode != 0 or not done.stdout:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+        raise AudioError(f"unreadable audio (ffmpeg: {reason[0][:200]})")
+    # Written to a pipe, ffmpeg cannot seek back to fill in the RIFF sizes: set them here.
+    return _fix_wav_sizes(done.stdout)
+
+
+def _fix_wav_sizes(wav: bytes) -> bytes:
+    """Set the RIFF and data chunk sizes of a WAV written to a pipe to the bytes that came."""
+    fixed = bytearray(wav)
+    offset = _HEADER
+    while offset + 8 <= len(fixed):
+        chunk_id = bytes(fixed[offset : offset + 4])
+        if chunk_id == b"data":
+            struct.pack_into("<I", fixed, offset + 4, len(fixed) - offset - 8)
+            struct.pack_into("<I", fixed, 4, len(fixed) - 8)
+            return bytes(fixed)
+        (size,) = struct.unpack_from("<I", fixed, offset + 4)
+        offset += 8 + size + (size & 1)
+    raise AudioError("ffmpeg wrote no WAV data chunk")

@@ -23,7 +23,6 @@ is logged, noted in `last_error` and retried on the next run, after the rows nev
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from ivr.models import Recording, RecordingStatus
 from ivr.services import Services
 from recordings.audio import AudioError, inspect_wav
 from recordings.crypto import CryptoError
+from recordings.ffmpeg import MISSING, ffmpeg_executable
 from recordings.store import RecordingStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,9 @@ def encode_listening_copy(wav: bytes) -> bytes:
         info = inspect_wav(wav)
     except AudioError as exc:
         raise ListenError(f"the stored recording is not usable audio: {exc}") from exc
-    ffmpeg = shutil.which("ffmpeg")
+    ffmpeg = ffmpeg_executable()
     if ffmpeg is None:
-        raise ListenError("ffmpeg is not installed (apt-get install ffmpeg)", unavailable=True)
+        raise ListenError(MISSING, unavailable=True)
     # Two channels are the two parties, each mostly silent while the other talks: summed rather
     # than averaged (ffmpeg's -ac 1), which would play each voice 6 dB quieter.
     mix = ["-af", "pan=mono|c0=c0+c1"] if info.channels == 2 else ["-ac", "1"]

@@ -2,10 +2,10 @@
 HTTP on 127.0.0.1.
 
 The browser is the system's /usr/bin/chromium (Debian's package `chromium`), never one that
-Playwright downloads: `playwright install` is not run anywhere. When the executable is missing
-and we are root on a machine with apt-get, the session installs the package once (its output
-goes to a log file under pytest's temporary folder); if it is still missing, every browser test
-is skipped with the reason.
+Playwright downloads: `playwright install` is not run anywhere. When it or the CJK font
+(fonts-wqy-microhei) is missing and we are root on a machine with apt-get, the session installs
+the packages once (apt-get's output goes to a log file under pytest's temporary folder); if
+chromium is still missing, every browser test is skipped with the reason.
 
 Screenshots are written as PNG files to $IVR_TEST_ARTEFACTS when set, else to a folder under
 pytest's temporary folder; the folder is printed at the end of the run.
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from flask import Flask
@@ -33,6 +33,9 @@ from tests.conftest import FakeClock
 from tests.console.test_compliance_pages import World, build_world
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The browser, and a font with Chinese glyphs: without one the Chinese interface text shows as
+# empty boxes in the screenshots.
+BROWSER_PACKAGES = ("chromium", "fonts-wqy-microhei")
 INSTALL_TIMEOUT_S = 900
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -51,31 +54,64 @@ LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 768, "height": 1024}
 
 _shots: list[Path] = []
+_notes: list[str] = []
+
+
+def _missing_packages() -> list[str]:
+    """The Debian packages of BROWSER_PACKAGES that are not installed."""
+    missing = []
+    for package in BROWSER_PACKAGES:
+        status = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "ok installed" not in status.stdout:
+            missing.append(package)
+    return missing
+
+
+def _apt_get(arguments: list[str], out: IO[bytes]) -> bool:
+    """Run apt-get non-interactively; True when it succeeded."""
+    done = subprocess.run(
+        ["apt-get", *arguments],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+    )
+    return done.returncode == 0
 
 
 def _install_chromium(log: Path) -> str | None:
-    """Install Debian's chromium when we may; why not, or None once it is there."""
-    if CHROMIUM.exists():
-        return None
-    if shutil.which("apt-get") is None:
+    """Install Debian's chromium (and a CJK font) when we may; why not, or None once there."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-query") is None:
+        if CHROMIUM.exists():
+            return None
         return f"{CHROMIUM} is missing and there is no apt-get to install the package chromium"
+    missing = _missing_packages()
+    if not missing:
+        return None
     if os.geteuid() != 0:
-        return f"{CHROMIUM} is missing; as root: apt-get install -y chromium"
+        if CHROMIUM.exists():
+            return None  # the pages still render; only Chinese text shows as boxes
+        return f"{CHROMIUM} is missing; as root: apt-get install -y {' '.join(missing)}"
     with log.open("wb") as out:
         try:
-            subprocess.run(
-                ["apt-get", "install", "-y", "chromium"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                timeout=INSTALL_TIMEOUT_S,
-                check=False,
+            # A fresh machine may have no package lists yet: update once, then try again.
+            installed = _apt_get(["install", "-y", *missing], out) or (
+                _apt_get(["update"], out) and _apt_get(["install", "-y", *missing], out)
             )
         except subprocess.TimeoutExpired:
-            return f"apt-get install chromium took over {INSTALL_TIMEOUT_S} s (log: {log})"
+            return f"apt-get install {' '.join(missing)} took over {INSTALL_TIMEOUT_S} s ({log})"
     if not CHROMIUM.exists():
         return f"apt-get install chromium did not provide {CHROMIUM} (log: {log})"
+    if not installed:
+        # The pages still work without the font: say so at the end, do not fail the run.
+        _notes.append(f"apt-get install {' '.join(missing)} failed (log: {log})")
     return None
 
 
@@ -124,7 +160,9 @@ def screenshot(page: Any, folder: Path, name: str) -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say where the screenshots are."""
+    """Say where the screenshots are, and what the set-up could not install."""
+    for note in _notes:
+        terminalreporter.write_line(f"browser set-up: {note}")
     if _shots:
         folders = sorted({str(path.parent) for path in _shots})
         terminalreporter.write_line(f"browser screenshots ({len(_shots)}): {', '.join(folders)}")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import io
-import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ivr.app import create_app
 from ivr.config import Settings
 from ivr.prompts_cli import prompts
 from ivr.services import Services
+from recordings.ffmpeg import ffmpeg_executable
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -23,7 +23,16 @@ with warnings.catch_warnings():
 
 def tone(path: Path, *, volume: float, rate: int = 44100, channels: int = 2) -> None:
     segment = Sine(300, sample_rate=rate).to_audio_segment(duration=1500, volume=volume)
-    segment.set_channels(channels).export(path, format=path.suffix.lstrip(".")).close()
+    buffer = io.BytesIO()
+    segment.set_channels(channels).export(buffer, format="wav")
+    if path.suffix == ".wav":
+        path.write_bytes(buffer.getvalue())
+        return
+    ffmpeg = ffmpeg_executable()
+    assert ffmpeg is not None
+    command = [ffmpeg, "-loglevel", "error", "-i", "pipe:0", "-f", path.suffix[1:], "pipe:1"]
+    encoded = subprocess.run(command, input=buffer.getvalue(), capture_output=True, check=True)
+    path.write_bytes(encoded.stdout)
 
 
 def read(path: Path) -> AudioSegment:
@@ -63,7 +72,6 @@ def test_prepare_refuses_an_empty_folder(tmp_path: Path) -> None:
     assert result.exit_code == 1
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="mp3 needs ffmpeg, not installed")
 def test_prepare_reads_mp3(tmp_path: Path) -> None:
     tone(tmp_path / "greeting.mp3", volume=-12.0)
     result = CliRunner().invoke(prompts, ["prepare", str(tmp_path), "--out", str(tmp_path / "o")])

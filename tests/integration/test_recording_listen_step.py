@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -19,7 +18,9 @@ from ivr.models import Recording, RecordingStatus
 from ivr.services import Services
 from ivr.telephony.sim_media import recording_wav
 from ivr.telephony.twilio import TwilioTelephony
+from recordings.audio import decode_to_wav
 from recordings.fetch import fetch_due
+from recordings.ffmpeg import MISSING
 from recordings.listen import make_listening_copies
 from recordings.store import RecordingStore, open_store
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FakeClock
@@ -88,7 +89,7 @@ def test_the_copy_is_a_mono_mp3_and_the_evidence_is_untouched(
 
     row = load(services, row_id)
     store = open_store(services.settings)
-    copy = AudioSegment.from_file(io.BytesIO(store.read(LISTEN)), format="mp3")
+    copy = AudioSegment(data=decode_to_wav(store.read(LISTEN)))
     assert (LISTEN, 1) == (row.listen_path, copy.channels)
     assert 3.0 == pytest.approx(copy.duration_seconds, abs=0.15)
     assert (WAV, hashlib.sha256(WAV).hexdigest()) == (store.read(EVIDENCE), row.sha256)
@@ -102,6 +103,7 @@ def test_a_failed_copy_does_not_hold_up_the_evidence_or_the_delete(
     row_id = announce(services)
     path = os.environ["PATH"]
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/nonexistent/ffmpeg")
 
     report = fetch_due(services)
 
@@ -113,10 +115,11 @@ def test_a_failed_copy_does_not_hold_up_the_evidence_or_the_delete(
         report.listen_failed,
     )
     assert (RecordingStatus.STORED, None) == (row.status, row.listen_path)
-    assert row.last_error is not None and "ffmpeg is not installed" in row.last_error
+    assert row.last_error is not None and MISSING in row.last_error
     assert [SID] == provider.deleted
 
     monkeypatch.setenv("PATH", path)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
     report = fetch_due(services)
 
     row = load(services, row_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import shutil
 import warnings
 
 import pytest
 
 from ivr.telephony.sim_media import recording_wav
+from recordings.audio import decode_to_wav
 from recordings.listen import (
     BITRATE_KBPS,
     ListenError,
@@ -20,13 +20,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from pydub import AudioSegment
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
-
 
 def decode_mp3(data: bytes) -> AudioSegment:
     """Decode with ffmpeg, as a player would."""
-    segment: AudioSegment = AudioSegment.from_file(io.BytesIO(data), format="mp3")
-    return segment
+    return AudioSegment(data=decode_to_wav(data))
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -71,13 +68,25 @@ def test_something_that_is_not_a_wav_is_refused_before_ffmpeg() -> None:
 
 
 def test_without_ffmpeg_the_copy_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No encoder on the PATH: an error that says so and stops the pass (unavailable)."""
+    """No encoder anywhere: an error that says so and stops the pass (unavailable)."""
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/nonexistent/ffmpeg")
 
-    with pytest.raises(ListenError, match="ffmpeg is not installed") as caught:
+    with pytest.raises(ListenError, match="no ffmpeg found") as caught:
         encode_listening_copy(recording_wav(1.0))
 
     assert caught.value.unavailable
+
+
+def test_the_bundled_ffmpeg_is_used_when_the_system_has_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pip install .` is enough: imageio-ffmpeg's static build encodes with LAME."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    copy = encode_listening_copy(recording_wav(2.0))
+
+    assert 2.0 == pytest.approx(decode_mp3(copy).duration_seconds, abs=0.15)
 
 
 def test_the_copy_lies_next_to_the_evidence_with_no_personal_data() -> None:

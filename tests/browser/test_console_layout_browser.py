@@ -1,0 +1,42 @@
+"""The console on a tablet and in Chinese: pages fit the screen's width, and the Chinese text is
+rendered (with the test set-up's CJK font) and screenshotted for a person to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import TABLET, Live, screenshot, sign_in
+from tests.integration.test_replay import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def overflow_px(page: Any) -> int:
+    """How far the page is wider than the window (0 when it fits)."""
+    return int(
+        page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_agents_pages_fit_a_tablet_in_both_languages(
+    live: Live, context: Any, artefacts: Path, lang: str
+) -> None:
+    """The queue and the case page need no sideways scrolling at 768 px, in Chinese and English."""
+    page = context.new_page()
+    sign_in(page, "ann", PASSWORD)
+    page.set_viewport_size(TABLET)
+    for name, path in (
+        ("queue", "/console/queue"),
+        ("case", f"/console/cases/{live.world.p1_case}"),
+    ):
+        page.goto(f"{path}?lang={lang}")
+        screenshot(page, artefacts, f"tablet-{name}-{lang}")
+        assert 0 == overflow_px(page), f"{path} in {lang} is wider than a tablet"
+    if lang == "zh":
+        assert "回访" in page.locator("header, nav, body").first.inner_text()
