@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ivr.campaigns.campaign_cli import warn
 from ivr.campaigns.options import OPTIONS, OptionError, parse_overrides
-from ivr.campaigns.service import CampaignError, campaign_named, create_campaign
+from ivr.campaigns.service import CampaignError, campaign_named, create_campaign, flow_warnings
 from ivr.campaigns.templates import TEMPLATES
 from ivr.cli_options import FORMAT
 from ivr.config import ConfigError, Settings, load_settings
@@ -250,9 +251,11 @@ def campaigns_create(
         )
         options = dict(campaign.options)
         flow_id = campaign.flow
+        warnings = flow_warnings(campaign)
     out.print(f"campaign {name!r} created from template {template_name!r}, flow {flow_id!r}")
     for key, value in options.items():
         out.print(f"  {key:15} {value}")
+    warn(warnings)
 
 
 @campaigns.command("list")
@@ -590,9 +593,11 @@ def _register() -> None:
     # Command groups that live beside the code they drive.
     from ivr.api.cli import tokens
     from ivr.audit.cli import audit
+    from ivr.campaigns.campaign_cli import show_command, update_command
     from ivr.campaigns.cli import templates
     from ivr.consent.cli import dnc
     from ivr.flows.cli import flows
+    from ivr.outcome_webhook.cli import webhook_secret_command, webhooks
     from ivr.prompts_cli import prompts
     from ivr.queue.callback_cli import callback_command
     from ivr.queue.cli import QUEUE_COMMANDS
@@ -607,6 +612,8 @@ def _register() -> None:
     main.add_command(flows)
     main.add_command(prompts)
     main.add_command(templates)
+    campaigns.add_command(show_command)
+    campaigns.add_command(update_command)
     main.add_command(audit)
     recordings.add_command(hold)
     recordings.add_command(release)
@@ -622,6 +629,8 @@ def _register() -> None:
     queue.add_command(callback_command)
     queue.add_command(sla_command)
     queue.add_command(digest_command)
+    main.add_command(webhooks)
+    campaigns.add_command(webhook_secret_command)
 
 
 _register()

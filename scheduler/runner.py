@@ -1,6 +1,6 @@
 """The periodic jobs of `ivr dial`: dispatch every tick, fetch recordings, flag deadlines at risk,
-release idle claims, mark overdue escalations (and mail supervisors), the daily digest, purge the
-recordings past their retention once a day.
+release idle claims, mark overdue escalations (and mail supervisors), send the outcome webhooks,
+the daily digest, purge the recordings past their retention once a day.
 
 The scheduler runs only here, never inside web workers (each would run every job once more).
 Each job's pass logs one line with what it did.
@@ -17,6 +17,7 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ivr.audit.log import AuditKeyMissing
+from ivr.outcome_webhook.delivery import deliver_due
 from ivr.queue.actions import expire_claims
 from ivr.queue.digest import daily_digest
 from ivr.queue.sla import mark_overdue
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 RECORDINGS_EVERY_TICKS = 15  # every 30 s at the default 2 s tick
 AT_RISK_EVERY_TICKS = 30  # every minute: capacity and slots change slowly
 SLA_EVERY_TICKS = 30  # every minute: SLAs are hours or days; an overdue mail a minute late is fine
+WEBHOOKS_EVERY_TICKS = 5  # every 10 s: the first retry waits 15-30 s, a new outcome at most this
 # The daily purge, at a quiet hour (UTC); several diallers may all run it: each recording is
 # purged under its row lock, once.
 RETENTION_AT = {"hour": 3, "minute": 17}
@@ -94,6 +96,13 @@ def build_scheduler(services: Services, pacer: Pacer) -> BlockingScheduler:
         "interval",
         seconds=tick * SLA_EVERY_TICKS,
         id="sla",
+        **common,
+    )
+    scheduler.add_job(
+        _guarded("webhooks", lambda: deliver_due(services)),
+        "interval",
+        seconds=tick * WEBHOOKS_EVERY_TICKS,
+        id="webhooks",
         **common,
     )
     # The supervisors' digest at their local hour (a cron trigger in that zone keeps the hour

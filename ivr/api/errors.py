@@ -93,6 +93,12 @@ def _http_error(exc: HTTPException) -> Response:
     message = exc.description or exc.name or "error"
     if status == 404:
         message = "there is nothing at this address (see /api/v1/openapi.json)"
+    if status == 413:
+        # Werkzeug's own name ("request_entity_too_large") and wording would make this the one
+        # 413 whose code differs from the API's others (payload_too_large, too_many_cases).
+        code = "payload_too_large"
+        limit = request.max_content_length
+        message = f"the body is larger than {limit} bytes" if limit else "the body is too large"
     response = error_response(status, code, message)
     if status == 405:
         response.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])

@@ -12,29 +12,13 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from ivr.api import case_schema, evidence_schema
 from ivr.api.blueprint import bp
 from ivr.api.params import MAX_ID, SPACE
 from ivr.api.queue_routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, STATUSES
+from ivr.api.report_routes import MONTH_PATTERN
+from ivr.api.schema_parts import JSON, error, json_body, nullable, ref
 from ivr.reports.scope import GROUPS
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(kind: str, **more: Any) -> dict[str, Any]:
-    return {"type": [kind, "null"], **more}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
 
 # What the database can store (no NUL character) and, where text is required, not only spaces.
 NO_NUL = "^[^\\u0000]*$"
@@ -57,7 +41,7 @@ def _text(
 
 
 TIME = {"type": "string", "format": "date-time"}
-NULLABLE_TIME = _nullable("string", format="date-time")
+NULLABLE_TIME = nullable("string", format="date-time")
 
 REPORT_RATES = ("follow_up_rate", "effective_rate", "satisfaction_rate")
 REPORT_COUNTS = ("cases", "excluded", "attempted", "reached", "completed")
@@ -73,13 +57,13 @@ SCHEMAS: dict[str, Any] = {
             "period": {
                 "type": "object",
                 "required": ["from", "to"],
-                "properties": {"from": _nullable("string"), "to": _nullable("string")},
+                "properties": {"from": nullable("string"), "to": nullable("string")},
             },
             **{name: {"type": "integer", "minimum": 0} for name in REPORT_COUNTS},
-            **{name: _nullable("number", minimum=0, maximum=1) for name in REPORT_RATES},
+            **{name: nullable("number", minimum=0, maximum=1) for name in REPORT_RATES},
             "escalations": {"type": "object", "additionalProperties": {"type": "integer"}},
             "sla": {"type": "object"},
-            "success_within_deadline_rate": _nullable("number", minimum=0, maximum=1),
+            "success_within_deadline_rate": nullable("number", minimum=0, maximum=1),
             "open_with_days_left": {"type": "integer", "minimum": 0},
             "groups": {"type": "object", "additionalProperties": {"type": "object"}},
         },
@@ -123,7 +107,7 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": list(STATUSES)},
             "due": TIME,
             "triggers": {"type": "integer"},
-            "claimed_by": _nullable("string", description="the holder's user name"),
+            "claimed_by": nullable("string", description="the holder's user name"),
             "claimed_at": NULLABLE_TIME,
         },
     },
@@ -131,10 +115,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "limit", "offset", "next_offset"],
         "properties": {
-            "items": {"type": "array", "items": _ref("EscalationSummary")},
+            "items": {"type": "array", "items": ref("EscalationSummary")},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
-            "next_offset": _nullable("integer", description="null on the last page"),
+            "next_offset": nullable("integer", description="null on the last page"),
         },
     },
     "Evidence": {
@@ -143,11 +127,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "kind": {"type": "string", "enum": ["recording", "scan"]},
-            "recording_sid": _nullable("string"),
-            "path": _nullable("string"),
-            "sha256": _nullable("string"),
-            "size_bytes": _nullable("integer"),
-            "media_type": _nullable("string"),
+            "recording_sid": nullable("string"),
+            "path": nullable("string"),
+            "sha256": nullable("string"),
+            "size_bytes": nullable("integer"),
+            "media_type": nullable("string"),
             "added_by": {"type": "string"},
             "added_at": TIME,
         },
@@ -159,7 +143,7 @@ SCHEMAS: dict[str, Any] = {
             "at": TIME,
             "actor": {"type": "string"},
             "action": {"type": "string", "examples": ["claimed"]},
-            "detail": _nullable("string"),
+            "detail": nullable("string"),
         },
     },
     "Escalation": {
@@ -192,21 +176,21 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": list(STATUSES)},
             "due": TIME,
             "triggers": {"type": "integer"},
-            "detail": _nullable("string"),
-            "claimed_by": _nullable("string"),
+            "detail": nullable("string"),
+            "claimed_by": nullable("string"),
             "claimed_at": NULLABLE_TIME,
             "touched_at": NULLABLE_TIME,
-            "resolved_by": _nullable("string"),
+            "resolved_by": nullable("string"),
             "resolved_at": NULLABLE_TIME,
-            "outcome": _nullable("string"),
-            "resolution_note": _nullable("string"),
+            "outcome": nullable("string"),
+            "resolution_note": nullable("string"),
             "outcomes": {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "what resolve accepts as outcome for this campaign",
             },
-            "evidence": {"type": "array", "items": _ref("Evidence")},
-            "history": {"type": "array", "items": _ref("HistoryEvent")},
+            "evidence": {"type": "array", "items": ref("Evidence")},
+            "history": {"type": "array", "items": ref("HistoryEvent")},
         },
     },
     "Claim": {
@@ -216,7 +200,7 @@ SCHEMAS: dict[str, Any] = {
             "escalation_id": {"type": "integer"},
             "holder": {"type": "string"},
             "since": TIME,
-            "lapsed_holder": _nullable("string", description="whose idle claim this one took over"),
+            "lapsed_holder": nullable("string", description="whose idle claim this one took over"),
         },
     },
     "ResolveRequest": {
@@ -258,7 +242,7 @@ ID_PARAMETER = {
 UNAUTHORIZED = {
     "description": "no token, or an unknown or revoked one",
     "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
-    "content": {JSON: {"schema": _ref("Error")}},
+    "content": {JSON: {"schema": ref("Error")}},
 }
 
 
@@ -273,27 +257,27 @@ def _action(
     responses: dict[str, Any] = {
         "200": ok,
         "401": UNAUTHORIZED,
-        "403": _error("the role or scope does not allow it, or the user sold the policy"),
-        "404": _error("no such escalation"),
-        "409": _error("the escalation's state does not allow it"),
+        "403": error("the role or scope does not allow it, or the user sold the policy"),
+        "404": error("no such escalation"),
+        "409": error("the escalation's state does not allow it"),
     }
     if body is not None:
-        responses["400"] = _error("malformed JSON, wrong types or unknown fields")
-        responses["413"] = _error("the body is too large")
-        responses["415"] = _error("the body is not JSON")
+        responses["400"] = error("malformed JSON, wrong types or unknown fields")
+        responses["413"] = error("the body is too large")
+        responses["415"] = error("the body is not JSON")
     for status, description in (extra or {}).items():
-        responses[status] = _error(description)
+        responses[status] = error(description)
     operation: dict[str, Any] = {
         "summary": summary,
         "parameters": [ID_PARAMETER],
         "responses": responses,
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": _ref(body)}}}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
     return {"post": operation}
 
 
-ESCALATION = _json(_ref("Escalation"), "the escalation after the change")
+ESCALATION = json_body(ref("Escalation"), "the escalation after the change")
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -347,8 +331,8 @@ PATHS: dict[str, Any] = {
                 ),
             ],
             "responses": {
-                "200": _json(_ref("EscalationPage"), "a page of escalations"),
-                "400": _error("a query parameter is not valid"),
+                "200": json_body(ref("EscalationPage"), "a page of escalations"),
+                "400": error("a query parameter is not valid"),
                 "401": UNAUTHORIZED,
             },
         }
@@ -358,10 +342,10 @@ PATHS: dict[str, Any] = {
             "summary": "One escalation with its evidence and history",
             "parameters": [ID_PARAMETER],
             "responses": {
-                "200": _json(_ref("Escalation"), "the escalation"),
+                "200": json_body(ref("Escalation"), "the escalation"),
                 "401": UNAUTHORIZED,
-                "403": _error("outside the user's scope"),
-                "404": _error("no such escalation"),
+                "403": error("outside the user's scope"),
+                "404": error("no such escalation"),
             },
         }
     },
@@ -378,23 +362,23 @@ PATHS: dict[str, Any] = {
                     "schema": _text(100),
                     "description": "the campaign's name",
                 },
-                _query("month", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "YYYY-MM"),
+                _query("month", {"type": "string", "pattern": MONTH_PATTERN}, "YYYY-MM"),
                 _query("from", {"type": "string", "format": "date"}, "first anchor date"),
                 _query("to", {"type": "string", "format": "date"}, "last anchor date"),
                 _query("by", {"type": "string", "enum": list(GROUPS)}, "split into groups"),
             ],
             "responses": {
-                "200": _json(_ref("Report"), "the report"),
-                "400": _error("a query parameter is not valid"),
+                "200": json_body(ref("Report"), "the report"),
+                "400": error("a query parameter is not valid"),
                 "401": UNAUTHORIZED,
-                "403": _error("the user's role does not see reports"),
-                "404": _error("no such campaign"),
+                "403": error("the user's role does not see reports"),
+                "404": error("no such campaign"),
             },
         }
     },
     "/api/v1/escalations/{escalation_id}/claim": _action(
         "Claim the escalation",
-        _json(_ref("Claim"), "claimed (or already held by the caller, whose claim is renewed)"),
+        json_body(ref("Claim"), "claimed (or already held by the caller, whose claim is renewed)"),
         extra={"409": "held by someone else: error.holder and error.since name them"},
     ),
     "/api/v1/escalations/{escalation_id}/release": _action(
@@ -435,9 +419,9 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": PATHS,
+        "paths": {**PATHS, **case_schema.PATHS, **evidence_schema.PATHS},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **case_schema.SCHEMAS, **evidence_schema.SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "ivr_..."}
             },

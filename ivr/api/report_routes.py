@@ -21,8 +21,11 @@ from ivr.reports.build import build_report, month_period
 from ivr.reports.scope import GROUPS
 
 REPORTERS = frozenset({StaffRole.SUPERVISOR, StaffRole.COMPLIANCE, StaffRole.ADMIN})
-MONTH = re.compile(r"^\d{4}-\d{2}$")
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits and a real month, as the OpenAPI document's patterns say: Python's \d also takes
+# other scripts' digits (int() reads "٢٠٢٦" as 2026), which a client checking the document refuses.
+MONTH_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH = re.compile(MONTH_PATTERN)
+DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _day(name: str) -> date | None:
@@ -30,7 +33,7 @@ def _day(name: str) -> date | None:
     if raw is None:
         return None
     try:
-        if not DAY.match(raw):
+        if not DAY.fullmatch(raw):
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
@@ -47,7 +50,7 @@ def _period() -> tuple[date | None, date | None]:
     if start is not None or end is not None:
         raise invalid("give month or from/to, not both")
     try:
-        if not MONTH.match(month):
+        if not MONTH.fullmatch(month):
             raise ValueError
         return month_period(month)
     except ValueError:

@@ -12,12 +12,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from ivr.cases.columns import parse_cooling_off_days
-from ivr.queue.rules import TERMS
+from ivr.queue.rules import (
+    GLOBAL_TERMS,
+    REASON,
+    TermTable,
+    format_priorities,
+    format_sla_terms,
+    parse_priorities,
+    parse_sla_terms,
+    reason_pairs,
+)
 from ivr.reports.targets import format_targets, parse_targets
 from recordings.retention import (
     RetentionRule,
@@ -110,14 +120,14 @@ def _wards(text: str) -> frozenset[str]:
 
 
 def _reasons(text: str) -> frozenset[str]:
+    # Only the spelling here: whether a reason exists depends on the campaign's own terms (option
+    # sla), so campaign_config checks that with every option in hand.
     if text.strip().lower() in ("", "none"):
         return frozenset()
     reasons = frozenset(r.strip() for r in text.split(",") if r.strip())
-    unknown = sorted(reasons - set(TERMS))
-    if unknown:
-        raise ValueError(
-            f"unknown escalation reason(s) {', '.join(unknown)}; reasons: {', '.join(TERMS)}"
-        )
+    bad = sorted(r for r in reasons if not REASON.fullmatch(r))
+    if bad:
+        raise ValueError(f"unknown escalation reason(s) {', '.join(bad)}")
     return reasons
 
 
@@ -170,6 +180,33 @@ def _nonempty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
     return text.strip()
+
+
+# Plain http only to this machine (tests, the demo): outcomes leave the building over TLS.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _webhook_url(text: str) -> str | None:
+    url = text.strip()
+    if url.lower() in ("", "none"):
+        return None
+    try:
+        parts = urlsplit(url)
+        # .port raises ValueError for a port that is not a number between 0 and 65535.
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} is not a URL") from None
+    if not host:
+        raise ValueError(f"{url!r} names no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("put no credentials in the URL: requests are signed instead")
+    if parts.scheme == "https" or (parts.scheme == "http" and host in _LOCAL_HOSTS):
+        return url
+    raise ValueError("must be an https:// URL (http:// only to 127.0.0.1 or localhost), or none")
+
+
+def _format_optional(value: str | None) -> str:
+    return "none" if value is None else value
 
 
 OPTIONS: Mapping[str, Option] = {
@@ -260,6 +297,20 @@ OPTIONS: Mapping[str, Option] = {
         _reasons,
         _format_reasons,
     ),
+    # ivr.queue.rules: the campaign's terms over the starting set; a flow's new reason gets its
+    # terms here (without them it is due in 72 h, priority 3).
+    "sla": Option(
+        "escalation deadlines per reason over the defaults, in working days (wd) or hours, e.g. "
+        "complaint=3wd,callback_requested=4h,my_new_reason=2d, or none",
+        parse_sla_terms,
+        format_sla_terms,
+    ),
+    "priority": Option(
+        "escalation priority per reason over the defaults, 1 most urgent to 9, e.g. complaint=1, "
+        "or none",
+        parse_priorities,
+        format_priorities,
+    ),
     "same_day_reasons": Option(
         "escalation reasons due by the end of the same working day, e.g. complaint, or none",
         _reasons,
@@ -296,7 +347,49 @@ OPTIONS: Mapping[str, Option] = {
         parse_targets,
         format_targets,
     ),
+    # ivr.outcome_webhook: each final outcome is POSTed there, signed with the campaign's secret
+    # (`ivr campaigns webhook-secret NAME`).
+    "outcome_webhook_url": Option(
+        "where each case's final outcome is POSTed as signed JSON: an https:// URL (http:// "
+        "only to 127.0.0.1 or localhost), or none",
+        _webhook_url,
+        _format_optional,
+    ),
 }
+
+
+PER_REASON = ("sla", "priority")
+
+
+def apply_per_reason(base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Fold `sla.REASON=TERM` and `priority.REASON=N` into the options sla and priority.
+
+    Each sets one reason (`none` removes it) over the option as `overrides` gives it, else as
+    `base` (the template's defaults, or the campaign's stored options) has it.
+    """
+    folded = {key: value for key, value in overrides.items() if _per_reason(key) is None}
+    for key, value in overrides.items():
+        split = _per_reason(key)
+        if split is None:
+            continue
+        name, reason = split
+        try:
+            pairs = reason_pairs(folded.get(name, base.get(name, "none")))
+        except ValueError as exc:
+            raise OptionError(f"{name}: {exc}") from None
+        if value.strip().lower() == "none":
+            pairs.pop(reason, None)
+        else:
+            pairs[reason] = value.strip()
+        folded[name] = ",".join(f"{r}={v}" for r, v in pairs.items()) or "none"
+    return folded
+
+
+def _per_reason(key: str) -> tuple[str, str] | None:
+    name, dot, reason = key.partition(".")
+    if not dot or name not in PER_REASON:
+        return None
+    return name, reason.strip().lower()
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -337,6 +430,15 @@ class CampaignConfig:
     outcomes: tuple[str, ...] = ()
     #: reasons resolved only with evidence, besides missell_suspected (ivr.queue.outcomes)
     evidence_reasons: frozenset[str] = frozenset()
+    #: escalation terms: the campaign's (options sla, priority) over ivr.queue.rules.TERMS
+    terms: TermTable = GLOBAL_TERMS
+
+
+def campaign_terms(options: Mapping[str, str]) -> TermTable:
+    """The campaign's escalation terms (options sla and priority; absent: the defaults)."""
+    sla = OPTIONS["sla"].parse(options["sla"]) if "sla" in options else {}
+    priority = OPTIONS["priority"].parse(options["priority"]) if "priority" in options else {}
+    return TermTable(sla=sla, priority=priority)
 
 
 def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
@@ -354,6 +456,15 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
     else:
         deadline_after = get("deadline")
     excluded = get("excluded_wards") if "excluded_wards" in options else frozenset()
+    terms = campaign_terms(options)
+    same_day = get("same_day_reasons") if "same_day_reasons" in options else frozenset()
+    evidence = get("evidence_reasons") if "evidence_reasons" in options else frozenset()
+    unknown = sorted((same_day | evidence) - set(terms.reasons()))
+    if unknown:
+        raise ValueError(
+            f"unknown escalation reason(s) {', '.join(unknown)}; reasons: "
+            f"{', '.join(terms.reasons())} (a new reason needs its terms: sla=REASON=TERM)"
+        )
     return CampaignConfig(
         organisation=get("organisation"),
         policy=CallPolicy(
@@ -377,7 +488,7 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         language=get("language"),
         ring_timeout_s=get("ring_timeout"),
         record=get("record"),
-        same_day_reasons=get("same_day_reasons") if "same_day_reasons" in options else frozenset(),
+        same_day_reasons=same_day,
         sms_when_unreachable="sms_when_unreachable" in options and get("sms_when_unreachable"),
         email_when_unreachable="email_when_unreachable" in options
         and get("email_when_unreachable"),
@@ -391,5 +502,16 @@ def campaign_config(options: Mapping[str, str]) -> CampaignConfig:
         weekly_cap=get("weekly_cap") if "weekly_cap" in options else None,
         retention=rule_from_options(options),
         outcomes=get("outcomes") if "outcomes" in options else (),
-        evidence_reasons=get("evidence_reasons") if "evidence_reasons" in options else frozenset(),
+        evidence_reasons=evidence,
+        terms=terms,
     )
+
+
+def webhook_url_of(options: Mapping[str, Any]) -> str | None:
+    """A campaign's outcome_webhook_url; None when unset (campaigns older than the option too).
+
+    Not in CampaignConfig: the outbox and the deliverer read it from the campaign's row each
+    time, never from a process's cached config.
+    """
+    text = options.get("outcome_webhook_url")
+    return None if not isinstance(text, str) else _webhook_url(text)

@@ -37,6 +37,9 @@ _EVERY_TEMPLATE = {
     "machine": "hangup",
     "retention_from": "anchor",
     "evidence_reasons": "none",
+    "sla": "none",
+    "priority": "none",
+    "outcome_webhook_url": "none",
 }
 
 

@@ -68,6 +68,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "outcome": {"en": "Outcome", "zh": "处理结果"},
     "note": {"en": "Note", "zh": "备注"},
     "link_recording": {"en": "Link a recording as evidence", "zh": "关联录音作为证据"},
+    "attach_scan": {
+        "en": "Upload a scan as evidence (PDF, PNG, JPEG, TIFF)",
+        "zh": "上传扫描件作为证据（PDF、PNG、JPEG、TIFF）",
+    },
+    "scan_rule": {
+        "en": "letter_sent and home_visit need the receipt signed by the policyholder, scanned.",
+        "zh": "letter_sent 和 home_visit 须上传投保人签收回执的扫描件。",
+    },
     "none": {"en": "(none)", "zh": "（无）"},
     "resolve": {"en": "Resolve", "zh": "办结"},
     "resolved_ok": {"en": "Resolved.", "zh": "已办结。"},

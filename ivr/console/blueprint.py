@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from ivr.console.csrf import check_csrf, csrf_token
 from ivr.console.i18n import current_language, remember_language, t
+from ivr.queue.evidence import MAX_SCAN_BYTES
 from ivr.staff.auth import current_staff
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+# The forms that take a scan of a signed receipt, and how much their body may carry beyond it.
+SCAN_FORMS = frozenset({"console.resolve_escalation"})
+SCAN_FORM_BYTES = MAX_SCAN_BYTES + 64 * 1024
+
+
+def allow_scan_uploads() -> None:
+    """A before_request: the resolve form may carry a scan, over the app's small body limit."""
+    # Before check_csrf, which reads the form: Werkzeug applies the limit while it parses.
+    if request.endpoint in SCAN_FORMS:
+        request.max_content_length = SCAN_FORM_BYTES
+
+
 # Once, at import: the app factory runs for every app a process builds (the tests build many).
 bp.before_request(remember_language)
+bp.before_request(allow_scan_uploads)
 bp.before_request(check_csrf)
 
 

@@ -1,7 +1,7 @@
 """The case page and what is done from it: resolve, release, call back.
 
 GET  /console/cases/<case_id>                       the case, its answers, timeline, recordings
-POST /console/escalations/<id>/resolve              outcome, note, optional recording as evidence
+POST /console/escalations/<id>/resolve              outcome, note, a recording or a scan as evidence
 POST /console/escalations/<id>/release              back to the queue
 POST /console/escalations/<id>/callback             ring the agent's phone, then the customer
 
@@ -32,6 +32,7 @@ from ivr.models import AgentCallbackStatus, Case, Escalation, StaffRole, StaffUs
 from ivr.queue.actions import release, resolve
 from ivr.queue.callback import request_callback
 from ivr.queue.errors import OutsideWindowError, QueueError
+from ivr.queue.evidence import Scan
 
 MAX_NOTE = 2000
 MAX_REASON = 500
@@ -106,6 +107,9 @@ def resolve_escalation(escalation_id: int) -> Response:
     outcome = _field("outcome", 50) or ""
     note = _field("note", MAX_NOTE)
     recording_sid = _field("recording_sid", MAX_SID)
+    upload = request.files.get("scan")
+    # A browser sends an empty part when no file was chosen: that is no scan, not an empty one.
+    scan = Scan(upload.read(), upload.filename) if upload and upload.filename else None
     services = current_services()
     try:
         with services.sessions.begin() as session:
@@ -117,6 +121,7 @@ def resolve_escalation(escalation_id: int) -> Response:
                 outcome=outcome,
                 note=note,
                 recording_sid=recording_sid,
+                scan=scan,
             )
     except (QueueError, AuditKeyMissing) as exc:
         flash(f"{t('refused')} {exc}", "error")

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ivr.flows.loader import LANGUAGES, FlowError, check_flow_file
+from ivr.queue.rules import DEFAULT_TERMS, TERMS, format_sla
 
 
 @click.group()
@@ -34,7 +35,10 @@ def flows() -> None:
     help="folder of the prepared audio prompts; every audio prompt must be a file there",
 )
 def check(files: tuple[Path, ...], languages: tuple[str, ...], prompts_dir: Path | None) -> None:
-    """Validate each FILE; print "FILE: ok" or the node and problem, exit 1 if any is invalid."""
+    """Validate each FILE; print "FILE: ok" or the node and problem, exit 1 if any is invalid.
+
+    An escalation reason with no default SLA term is a warning (stderr), not a failure.
+    """
     invalid = 0
     for file in files:
         try:
@@ -44,5 +48,14 @@ def check(files: tuple[Path, ...], languages: tuple[str, ...], prompts_dir: Path
             click.echo(str(exc), err=True)
             continue
         click.echo(f"{file}: ok ({len(flow.nodes)} nodes, languages {', '.join(flow.languages)})")
+        # Valid, but a new reason without a term is due in the fallback time: a campaign running
+        # the flow should give it one (its sla option); `ivr campaigns show` checks that one.
+        for reason in sorted(flow.escalation_reasons() - set(TERMS)):
+            click.echo(
+                f"warning: {file}: reason {reason!r} has no default SLA term (due in "
+                f"{format_sla(DEFAULT_TERMS.sla)}, priority {DEFAULT_TERMS.priority}); give it "
+                f"one in the campaign: --set sla.{reason}=TERM",
+                err=True,
+            )
     if invalid:
         sys.exit(1)

@@ -177,6 +177,11 @@ class Flow:
         """The node with this id (KeyError means a saved state from another flow version)."""
         return self.nodes[node_id]
 
+    def escalation_reasons(self) -> frozenset[str]:
+        """The reasons its escalate nodes and its hang-up raise (the engine's own are in TERMS)."""
+        reasons = {node.reason for node in self.nodes.values() if isinstance(node, EscalateNode)}
+        return frozenset({*reasons, self.hangup_reason})
+
 
 @dataclass(frozen=True)
 class FlowState:

@@ -15,17 +15,20 @@ from pathlib import PurePath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.audit.log import record
+from ivr.audit.log import ensure_key, record
 from ivr.models import (
     AgentCallback,
     Attempt,
     Escalation,
+    EscalationStatus,
     Evidence,
     EvidenceKind,
     Recording,
     RecordingStatus,
+    StaffUser,
 )
-from ivr.queue.errors import EvidenceError
+from ivr.queue.access import MANAGERS, load_escalation, refuse_seller, require_scope
+from ivr.queue.errors import EscalationStateError, EvidenceError, NotAllowedError
 from ivr.queue.history import add_event
 from ivr.services import Services
 from recordings.hold import place_hold
@@ -81,6 +84,77 @@ def check_scan(scan: Scan) -> CheckedScan:
     # One extension per media type in paths, so one content makes one file.
     canonical = {"image/jpeg": ".jpg", "image/tiff": ".tif"}.get(media_type, extension)
     return CheckedScan(scan.data, media_type, canonical, hashlib.sha256(scan.data).hexdigest())
+
+
+# Declared types an upload may carry besides its own: clients that do not know the type.
+_UNTYPED = frozenset({"", "application/octet-stream"})
+
+
+def sniff_extension(data: bytes) -> str | None:
+    """The scan type the bytes start with (.pdf, .png, .jpg, .tif), or None."""
+    for extension, (_media_type, magic) in SCAN_TYPES.items():
+        if data.startswith(magic):
+            return {".jpeg": ".jpg", ".tiff": ".tif"}.get(extension, extension)
+    return None
+
+
+def check_upload(data: bytes, filename: str | None, media_type: str | None) -> CheckedScan:
+    """An uploaded scan typed by its content; a file name or type that says otherwise is refused.
+
+    Unlike a file on disk (check_scan), an upload's name may be anything or nothing: the content
+    decides, and a declared name or type only has to agree with it.
+    """
+    if not data:
+        raise EvidenceError("the scan is empty")
+    extension = sniff_extension(data)
+    if extension is None:
+        raise EvidenceError("the file is not a PDF, PNG, JPEG or TIFF scan (by its content)")
+    sniffed = SCAN_TYPES[extension][0]
+    named = PurePath(filename or "").suffix.lower()
+    if named in SCAN_TYPES and SCAN_TYPES[named][0] != sniffed:
+        raise EvidenceError(f"the file is named {named} but its content is {sniffed}")
+    declared = (media_type or "").split(";")[0].strip().lower()
+    if declared not in _UNTYPED and declared != sniffed:
+        raise EvidenceError(f"the file is sent as {declared} but its content is {sniffed}")
+    return check_scan(Scan(data, f"upload{extension}"))
+
+
+def add_scan(
+    session: Session,
+    services: Services,
+    escalation_id: int,
+    user: StaffUser,
+    scan: CheckedScan,
+    *,
+    note: str | None = None,
+    store: RecordingStore | None = None,
+) -> tuple[Evidence, bool]:
+    """Link a scan to an open escalation ahead of its resolution; (the link, whether it is new).
+
+    The same people as resolve: its holder (for whom it counts as activity), a supervisor or an
+    admin, within scope, never the policy's seller. Audited as every evidence link is.
+    """
+    ensure_key(services)
+    escalation = load_escalation(session, escalation_id, lock=True)
+    if escalation.status == EscalationStatus.RESOLVED:
+        raise EscalationStateError(
+            f"escalation {escalation_id} is resolved; reopen it to add evidence"
+        )
+    holds = escalation.status == EscalationStatus.CLAIMED and escalation.claimed_by_id == user.id
+    if not holds and user.role not in MANAGERS:
+        raise NotAllowedError(
+            f"claim escalation {escalation_id} first: only its holder, a supervisor or an admin "
+            "adds evidence"
+        )
+    require_scope(session, user, escalation)
+    refuse_seller(escalation, user)
+    known = {e.id for e in evidence_of(session, escalation_id)}
+    evidence = attach_scan(
+        session, services, escalation, scan, actor=user.username, note=note, store=store
+    )
+    if holds:
+        escalation.touched_at = escalation.updated_at = services.clock()
+    return evidence, evidence.id not in known
 
 
 def case_recording(session: Session, escalation: Escalation, recording_sid: str) -> Recording:

@@ -13,7 +13,8 @@ from ivr.campaigns.options import campaign_config
 
 # The regulator's rule: a suspected mis-sale is closed on a recording or a signed document.
 ALWAYS_NEEDS_EVIDENCE = frozenset({"missell_suspected"})
-# A letter or a home visit is proven by the receipt the policyholder signed, not by a call.
+# A letter or a home visit is proven by the receipt the policyholder signed, not by a call: for
+# every reason, not only those that need evidence.
 SCAN_OUTCOMES = frozenset({"letter_sent", "home_visit"})
 
 
@@ -44,11 +45,19 @@ def rules_for(template_name: str, options: Mapping[str, str]) -> ResolutionRules
 def missing_evidence(
     rules: ResolutionRules, *, reason: str, outcome: str, recordings: int, scans: int
 ) -> str | None:
-    """Why the evidence linked so far does not allow this resolution; None when it does."""
+    """Why the evidence linked so far does not allow this resolution; None when it does.
+
+    A letter or a home visit is a valid outcome only with the receipt the policyholder signed,
+    whatever the reason (REQUIREMENTS.md section 6): an uploaded scan, never a recording.
+    """
+    if outcome in SCAN_OUTCOMES and scans == 0:
+        return (
+            f"{outcome} needs a scan of the receipt the policyholder signed: upload it (--scan "
+            "FILE, the console's scan field, or POST /api/v1/escalations/ID/evidence); a "
+            "recording proves a call, not a letter or a visit"
+        )
     if not rules.needs_evidence(reason):
         return None
-    if outcome in SCAN_OUTCOMES and scans == 0:
-        return f"{reason} closed as {outcome} needs a scan of the receipt the person signed"
     if recordings + scans == 0:
         return (
             f"{reason} is closed only with evidence: a recording of this case or a scanned "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from ivr.calendar import WorkCalendar
+from scheduler.planner import format_duration, parse_duration
 
 
 @dataclass(frozen=True)
@@ -61,27 +64,150 @@ TERMS: dict[str, Terms] = {
 }
 DEFAULT_TERMS = Terms(3, timedelta(hours=72))
 
+# Escalation.reason is 50 characters; a reason is a word like the flows' own.
+REASON = re.compile(r"[a-z][a-z0-9_]{0,49}")
+MAX_WORKING_DAYS = 60
+MAX_SLA = timedelta(days=90)
+MAX_PRIORITY = 9
+# The regulator's maximum (REQUIREMENTS.md section 6): a campaign may shorten it, never lengthen.
+CAPPED = {"missell_suspected": (WorkingDays(15), timedelta(days=15))}
 
-def terms_for(reason: str) -> Terms:
+
+@dataclass(frozen=True)
+class TermTable:
+    """A campaign's own terms (options sla and priority) over the starting set, TERMS."""
+
+    sla: Mapping[str, Sla] = field(default_factory=dict)
+    priority: Mapping[str, int] = field(default_factory=dict)
+
+    def terms_for(self, reason: str) -> Terms:
+        """The reason's terms: the campaign's, else the starting set's, else DEFAULT_TERMS."""
+        base = TERMS.get(reason, DEFAULT_TERMS)
+        return Terms(self.priority.get(reason, base.priority), self.sla.get(reason, base.sla))
+
+    def has_sla(self, reason: str) -> bool:
+        """True when the reason has an SLA term of its own (not the 72 h default)."""
+        return reason in TERMS or reason in self.sla
+
+    def reasons(self) -> tuple[str, ...]:
+        """Every reason with terms: the starting set in its order, then the campaign's new ones."""
+        added = sorted((set(self.sla) | set(self.priority)) - set(TERMS))
+        return (*TERMS, *added)
+
+    def source(self, reason: str) -> str:
+        """Where the reason's terms come from: campaign, default (TERMS) or fallback."""
+        if reason in self.sla or reason in self.priority:
+            return "campaign"
+        return "default" if reason in TERMS else "fallback"
+
+
+GLOBAL_TERMS = TermTable()
+
+
+def terms_for(reason: str, table: TermTable = GLOBAL_TERMS) -> Terms:
     """The terms for a reason (unknown reasons get the default terms)."""
-    return TERMS.get(reason, DEFAULT_TERMS)
+    return table.terms_for(reason)
+
+
+def format_sla(sla: Sla) -> str:
+    """An SLA as the sla option writes it: 3wd, or a duration such as 72h or 1d12h."""
+    return f"{sla.n}wd" if isinstance(sla, WorkingDays) else format_duration(sla)
+
+
+def parse_sla(text: str, reason: str = "") -> Sla:
+    """`3wd` (working days) or a clock duration (`4h`, `2d`, `1d12h`); ValueError otherwise."""
+    term = text.strip().lower()
+    sla: Sla
+    if term.endswith("wd") and term[:-2].isdigit():
+        days = int(term[:-2])
+        if not 1 <= days <= MAX_WORKING_DAYS:
+            raise ValueError(f"{reason}: working days are 1 to {MAX_WORKING_DAYS}, got {text!r}")
+        sla = WorkingDays(days)
+    else:
+        try:
+            sla = parse_duration(term)
+        except ValueError:
+            raise ValueError(
+                f"{reason}: {text!r} is not a term such as 3wd (working days), 24h or 2d"
+            ) from None
+        if not timedelta(0) < sla <= MAX_SLA:
+            raise ValueError(f"{reason}: a term is more than 0 and at most 90d, got {text!r}")
+    if reason in CAPPED:
+        most_days, most_time = CAPPED[reason]
+        too_long = sla.n > most_days.n if isinstance(sla, WorkingDays) else sla > most_time
+        if too_long:
+            raise ValueError(
+                f"{reason} is resolved within {most_days.n} working days of discovery (the "
+                f"regulator's maximum); {text!r} is longer"
+            )
+    return sla
+
+
+def reason_pairs(text: str, what: str = "TERM") -> dict[str, str]:
+    """`reason=value,...` into a mapping; none or empty is no pair."""
+    if text.strip().lower() in ("", "none"):
+        return {}
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        reason, sep, value = (piece.strip() for piece in item.partition("="))
+        if not sep or not value:
+            raise ValueError(f"{item!r} is not REASON={what}, e.g. complaint=3wd")
+        reason = reason.lower()
+        if not REASON.fullmatch(reason):
+            raise ValueError(f"reason {reason!r} is not a lower-case word joined by _")
+        if reason in pairs:
+            raise ValueError(f"{reason} is given twice")
+        pairs[reason] = value
+    return pairs
+
+
+def parse_sla_terms(text: str) -> dict[str, Sla]:
+    """The sla option: `complaint=3wd,callback_requested=4h`, or none."""
+    return {reason: parse_sla(term, reason) for reason, term in reason_pairs(text, "TERM").items()}
+
+
+def format_sla_terms(terms: Mapping[str, Sla]) -> str:
+    """The sla option, canonical: sorted by reason."""
+    return ",".join(f"{reason}={format_sla(terms[reason])}" for reason in sorted(terms)) or "none"
+
+
+def parse_priorities(text: str) -> dict[str, int]:
+    """The priority option: `complaint=1,sms_reply=2`, or none (1 is the most urgent)."""
+    priorities: dict[str, int] = {}
+    for reason, value in reason_pairs(text, "PRIORITY").items():
+        if not value.isdigit() or not 1 <= int(value) <= MAX_PRIORITY:
+            raise ValueError(f"{reason}: a priority is 1 (most urgent) to {MAX_PRIORITY}")
+        priorities[reason] = int(value)
+    return priorities
+
+
+def format_priorities(priorities: Mapping[str, int]) -> str:
+    """The priority option, canonical: sorted by reason."""
+    return ",".join(f"{reason}={priorities[reason]}" for reason in sorted(priorities)) or "none"
 
 
 def due_at(
-    reason: str, raised_at: datetime, calendar: WorkCalendar, *, same_day: bool = False
+    reason: str,
+    raised_at: datetime,
+    calendar: WorkCalendar,
+    *,
+    same_day: bool = False,
+    table: TermTable = GLOBAL_TERMS,
 ) -> datetime:
     """When an escalation raised at raised_at is overdue (aware UTC).
 
-    ``same_day`` overrides the reason's term with end_of_working_day (a campaign whose rules say
-    so: renovation complaints reach the manager the same day). Raises CalendarDataMissingError
-    when a working-day term reaches a year the calendar has no official data for (and the
-    calendar was not built to estimate).
+    The reason's term is the campaign's (``table``) where it sets one. ``same_day`` overrides it
+    with end_of_working_day (a campaign whose rules say so: renovation complaints reach the
+    manager the same day). Raises CalendarDataMissingError when a working-day term reaches a year
+    the calendar has no official data for (and the calendar was not built to estimate).
     """
     if raised_at.tzinfo is None:
         raise ValueError("raised_at must be an aware datetime")
     if same_day:
         return end_of_working_day(raised_at, calendar)
-    sla = terms_for(reason).sla
+    sla = table.terms_for(reason).sla
     if isinstance(sla, WorkingDays):
         return calendar.add_working_days(raised_at, sla.n)
     return raised_at + sla

@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.calendar import CalendarDataMissingError, WorkCalendar
+from ivr.campaigns.options import campaign_terms
 from ivr.models import Case, Escalation, EscalationStatus, StaffUser
 from ivr.queue.access import scope_clause
 from ivr.queue.history import add_event
-from ivr.queue.rules import due_at, terms_for
+from ivr.queue.rules import GLOBAL_TERMS, TermTable, due_at
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ def escalation_due_at(
     *,
     case_id: int | None = None,
     same_day: bool = False,
+    table: TermTable = GLOBAL_TERMS,
 ) -> datetime:
     """An escalation's deadline; estimated, and logged so, where the calendar has no data."""
     try:
-        return due_at(reason, now, calendar, same_day=same_day)
+        return due_at(reason, now, calendar, same_day=same_day, table=table)
     except CalendarDataMissingError as missing:
         # Refusing the escalation would lose it; an estimate (statutory holidays only, which errs
         # early) that says so in the log lets an operator correct the calendar and the deadline.
@@ -50,7 +52,7 @@ def escalation_due_at(
                 "year": missing.year,
             },
         )
-        return due_at(reason, now, calendar.estimating(), same_day=same_day)
+        return due_at(reason, now, calendar.estimating(), same_day=same_day, table=table)
 
 
 def raise_escalation(
@@ -72,11 +74,25 @@ def raise_escalation(
     ``same_day`` makes it due at the end of the working day it is raised on (the next working
     day's end when raised on a day off): pass ``reason in config.same_day_reasons`` with the
     case's CampaignConfig. Adding to an open escalation keeps that one's due time. ``due_by``
-    brings the due time forward to it (deadline_at_risk: before the case's own deadline).
+    brings the due time forward to it (deadline_at_risk: before the case's own deadline). The
+    priority and term are the campaign's own (options sla and priority) where it sets them.
     """
-    terms = terms_for(reason)
+    table = _campaign_table(session, case_id)
+    terms = table.terms_for(reason)
+    if not table.has_sla(reason):
+        # A flow's new reason the campaign gave no term: the 72 h fallback, said once per raise
+        # so that an operator adds the term (`ivr campaigns update NAME --set sla.REASON=...`).
+        log.warning(
+            "escalation reason without an SLA term: due in the default time",
+            extra={"action": "escalation.default_terms", "case_id": case_id, "reason": reason},
+        )
     due = escalation_due_at(
-        reason, now, calendar or default_calendar(), case_id=case_id, same_day=same_day
+        reason,
+        now,
+        calendar or default_calendar(),
+        case_id=case_id,
+        same_day=same_day,
+        table=table,
     )
     if due_by is not None:
         due = min(due, due_by)
@@ -109,6 +125,13 @@ def raise_escalation(
             add_event(session, open_id, at=now, actor="system:calls", action="triggered")
     else:
         add_event(session, row.id, at=now, actor="system:calls", action="raised", detail=reason)
+
+
+def _campaign_table(session: Session, case_id: int) -> TermTable:
+    # Read from the row each time (no cache): `ivr campaigns update` changes the terms while the
+    # diallers run. The case is usually in the session already, so this costs no query.
+    case = session.get(Case, case_id)
+    return GLOBAL_TERMS if case is None else campaign_terms(case.campaign.options)
 
 
 def list_escalations(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from io import BytesIO
 
 import pytest
 import responses
@@ -25,6 +26,7 @@ from ivr.models import (
     CallEvent,
     Case,
     EscalationStatus,
+    Evidence,
     Recording,
 )
 from ivr.privacy import mask_phone
@@ -242,6 +244,46 @@ def test_resolving_without_the_needed_evidence_shows_why_and_changes_nothing(
     assert "closed only with evidence" in text(ann, case_path(world.p2_case))
     assert EscalationStatus.CLAIMED == escalation(services, missell).status
     assert [] == replays(services.sessions, "escalation.resolve")
+
+
+def test_a_letter_is_resolved_only_with_a_scan_uploaded_in_the_form(
+    world: World, services: Services, settings: Settings
+) -> None:
+    """Without the file the refusal says why; with the signed receipt's scan it closes."""
+    with services.sessions.begin() as session:
+        campaign = session.get_one(Case, world.p1_case).campaign
+        campaign.options = {**campaign.options, "outcomes": "advice_given,letter_sent"}
+    ann = client_of(world, "ann")
+    claim(ann, world.p1)
+    page = ann.get(case_path(world.p1_case))
+    assert 'enctype="multipart/form-data"' in page.get_data(as_text=True)
+    action = f"/console/escalations/{world.p1}/resolve"
+    refused = ann.post(
+        action,
+        data={"outcome": "letter_sent", "csrf_token": form_token(page), "scan": (BytesIO(), "")},
+        content_type="multipart/form-data",
+    )
+    assert 302 == refused.status_code
+    assert "receipt the policyholder signed" in text(ann, case_path(world.p1_case))
+    assert EscalationStatus.CLAIMED == escalation(services, world.p1).status
+    receipt = b"%PDF-1.4 a fictional signed receipt"
+    done = ann.post(
+        action,
+        data={
+            "outcome": "letter_sent",
+            "csrf_token": form_token(ann.get(case_path(world.p1_case))),
+            "scan": (BytesIO(receipt), "receipt.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert 302 == done.status_code
+    assert (EscalationStatus.RESOLVED, "letter_sent") == (
+        escalation(services, world.p1).status,
+        escalation(services, world.p1).outcome,
+    )
+    with services.sessions() as session:
+        [path] = session.scalars(select(Evidence.path).where(Evidence.escalation_id == world.p1))
+    assert path is not None and receipt == (settings.recordings_dir / path).read_bytes()
 
 
 def test_resolving_with_a_note_closes_it_and_the_note_is_escaped(

@@ -30,7 +30,16 @@ def test_dial_schedules_each_job_once_coalesced_and_never_skipped_for_lateness(
     folded, no misfire limit."""
     scheduler = build_scheduler(services, MonotonicPacer(1.0))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dial", "recordings", "at_risk", "claims", "sla", "digest", "retention"}
+    assert set(jobs) == {
+        "dial",
+        "recordings",
+        "at_risk",
+        "claims",
+        "sla",
+        "webhooks",
+        "digest",
+        "retention",
+    }
     for job in jobs.values():
         assert job.max_instances == 1
         assert job.coalesce is True

@@ -70,14 +70,18 @@ def test_outcomes_and_evidence_reasons_are_options() -> None:
         ("missell_suspected", "confirmed", 0, 1, None),
         ("missell_suspected", "letter_sent", 1, 0, "needs a scan"),
         ("missell_suspected", "home_visit", 0, 1, None),
-        ("identity_failed", "letter_sent", 0, 0, None),
+        ("identity_failed", "letter_sent", 0, 0, "needs a scan"),
+        ("identity_failed", "letter_sent", 1, 0, "not a letter or a visit"),
+        ("identity_failed", "letter_sent", 0, 1, None),
+        ("partial", "home_visit", 0, 0, "signed"),
+        ("partial", "home_visit", 0, 1, None),
         ("partial", "unreachable_closed", 0, 0, None),
     ],
 )
 def test_which_resolutions_need_evidence(
     reason: str, outcome: str, recordings: int, scans: int, refused: str | None
 ) -> None:
-    """missell_suspected needs a recording or a scan; a letter or a visit needs the scan."""
+    """missell_suspected needs a recording or a scan; a letter or a visit always the scan."""
     problem = missing_evidence(
         COOLING_OFF, reason=reason, outcome=outcome, recordings=recordings, scans=scans
     )
