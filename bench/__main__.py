@@ -16,7 +16,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run, or all")
     parser.add_argument("--seconds", type=float, help="length of timed runs (cps: default 60)")
-    parser.add_argument("--size", type=int, help="main count (plan: cases; dispatch, cps: cases)")
+    parser.add_argument(
+        "--size",
+        "--rows",
+        type=int,
+        help="main count (plan: cases; dispatch, cps: cases; import: CSV rows, also --rows)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile our side")
     args = parser.parse_args(argv)
     if not args.names:

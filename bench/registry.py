@@ -25,5 +25,14 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             "reports", "bench.reports", "campaign report over 1,000,000 attempts vs bare GROUP BY"
         ),
+        Benchmark(
+            "import", "bench.import_csv", "import of 100,000 CSV rows vs csv.reader + executemany"
+        ),
+        Benchmark(
+            "webhook", "bench.webhook", "gather step under gunicorn vs fixed TwiML; p99 at 100/s"
+        ),
+        Benchmark(
+            "callbacks", "bench.callbacks", "duplicated, reordered status callbacks vs one INSERT"
+        ),
     )
 }

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import Boolean, Integer, bindparam, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ivr.call_events import note_keys, note_prompts
 from ivr.cases.recurrence import schedule_next_case
@@ -72,6 +73,21 @@ def state_of(attempt: Attempt) -> FlowState | None:
     return None if attempt.flow_state is None else FlowState.from_json(attempt.flow_state)
 
 
+# The step number in the WHERE clause is the guard: of two copies of one request (the provider
+# retries a slow webhook), only one can move the step on. Built once: the SQL and its cache key
+# are the same for every event.
+_MOVE_STEP = (
+    update(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"), Attempt.flow_step == bindparam("expected_step"))
+    .values(
+        flow_state=bindparam("flow_state", type_=Attempt.__table__.c.flow_state.type),
+        flow_step=bindparam("flow_step", type_=Integer()),
+        reached=bindparam("reached", type_=Boolean()),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def apply_flow_event(
     session: Session,
     services: Services,
@@ -89,22 +105,22 @@ def apply_flow_event(
         # Keys for a flow that never started (its voice request was lost): nothing to apply.
         return _replay(services, attempt, state)
     transition = advance(flow, state, event, verify=_verifier(services, attempt))
-    # The step number in the WHERE clause is the guard: of two copies of one request (the
-    # provider retries a slow webhook), only one can move the step on.
+    moved_to = {
+        "flow_state": transition.state.to_json(),
+        "flow_step": expected_step + 1,
+        "reached": transition.state.reached,
+    }
     moved = session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.flow_step == expected_step)
-        .values(
-            flow_state=transition.state.to_json(),
-            flow_step=expected_step + 1,
-            reached=transition.state.reached,
-        )
-        .execution_options(synchronize_session=False)
+        _MOVE_STEP, {"attempt_id": attempt.id, "expected_step": expected_step, **moved_to}
     )
     if rowcount(moved) != 1:
         session.refresh(attempt)
         return _replay(services, attempt, state_of(attempt))
-    session.refresh(attempt)
+    # The row now holds exactly these values (the UPDATE changed nothing else), so they are set
+    # as the loaded state rather than read back: a refresh would cost a SELECT and expire the
+    # case, campaign and contact loaded with the attempt.
+    for key, value in moved_to.items():
+        set_committed_value(attempt, key, value)
     # The call's timeline (ivr.call_events): noted only here, once the step has moved on.
     note_keys(session, attempt.id, flow, state, event, transition.effects, now)
     same_day = services.config(attempt.case.campaign).same_day_reasons
@@ -201,7 +217,6 @@ def _apply_effects(
                 reason="pressed the opt-out key during a call",
             )
             close_case(session, attempt.case, CaseOutcome.OPTED_OUT, now)
-    session.flush()
 
 
 def record_status(

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    CursorResult,
+    Engine,
+    FromClause,
+    Result,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
+
+from ivr.outcome_webhook.outbox import install as install_outbox
+
+# How long a transaction waits for the write lock before "database is locked"; also the busy
+# timeout of every other statement, which in WAL mode almost never has to wait.
+LOCK_WAIT_S = 30.0
+# The pause between two tries for the write lock, drawn at random so that the waiting processes
+# do not retry in step. It is short next to a transaction (a webhook holds the lock 1-3 ms):
+# SQLite's own busy handler sleeps 1, 2, 5, 10, ... then 100 ms at a time, so behind a few
+# other writers a waiting process slept through many hand-overs while the lock sat free.
+_RETRY_PAUSE_S = (0.0002, 0.001)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -25,12 +54,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # Every transaction takes the write lock (below), so a second connection in this process
         # could only wait for it inside SQLite's busy handler, which sleeps in steps of up to
         # 100 ms while the lock may already be free. One pooled connection makes the threads of
-        # a process queue in Python instead and hand over at once; other processes still wait
-        # on the busy timeout.
+        # a process queue in Python instead and hand over at once; other processes poll for it
+        # (_take_write_lock).
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+    engine = create_engine(
+        url, connect_args={"timeout": LOCK_WAIT_S, "check_same_thread": False}, **kwargs
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -38,8 +69,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL survives a process crash; a power cut may lose the last
-        # transactions, never corrupt the file.
+        # Durability: with WAL and synchronous=NORMAL a commit is written to the log but synced
+        # only at checkpoints. A killed process (or a worker gunicorn restarts) loses nothing
+        # committed, since the log is in the OS's page cache; a power cut or a kernel crash may
+        # lose the last transactions, never corrupt the file. A webhook lost that way is a call
+        # whose last answer is missing (Twilio had its TwiML), seen as a partial attempt. FULL
+        # would sync the log at every commit, inside the write lock; use PostgreSQL instead
+        # where the last transactions must survive a power cut.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -49,14 +85,51 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at the
         # upgrade no matter the timeout; taking the write lock at BEGIN makes every transaction a
         # single writer that waits its turn instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        raw = conn.connection.dbapi_connection
+        raw.execute("PRAGMA busy_timeout = 0")  # the waiting is done by _take_write_lock
+        try:
+            if not _take_write_lock(raw, LOCK_WAIT_S):
+                # The last try goes through SQLAlchemy, so that a lock never freed fails as it
+                # always did: sqlalchemy.exc.OperationalError, "database is locked".
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            # Every other statement keeps the busy timeout, for the rare waits WAL still has
+            # (a log being recovered after a crash).
+            raw.execute(f"PRAGMA busy_timeout = {round(LOCK_WAIT_S * 1000)}")
 
     return engine
 
 
+def _take_write_lock(dbapi_connection: sqlite3.Connection, wait_s: float) -> bool:
+    """BEGIN IMMEDIATE, tried again every fraction of a millisecond while another process holds
+    the lock; False after wait_s, or at once on any other error (the caller's last try says it).
+
+    Gunicorn's workers are processes: they cannot queue for the lock in Python as the threads of
+    one process do (one pooled connection, above), so they poll, with the busy timeout off.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            # The extended codes (SQLITE_BUSY_RECOVERY, ...) share the primary code's byte.
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(random.uniform(*_RETRY_PAUSE_S))
+
+
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
-    """Session factory; objects stay readable after commit so shells can log them."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Session factory; objects stay readable after commit so shells can log them.
+
+    Its sessions write an outcome webhook event with every final outcome they commit
+    (ivr.outcome_webhook.outbox), whichever code closed the case.
+    """
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    install_outbox(sessions)
+    return sessions
 
 
 def engine_of(sessions: sessionmaker[Session]) -> Engine:
@@ -75,3 +148,32 @@ def is_postgres(engine: Engine) -> bool:
 def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE matched (conditional updates are how this product takes turns)."""
     return cast(CursorResult[Any], result).rowcount
+
+
+# psycopg parses a statement's placeholders in Python, and caches the result only for statements
+# of at most 50 parameters and 4 KiB: one parameter per row of a batch re-parses (milliseconds)
+# on every execution. An array per column keeps the text, and so the parse and the server's
+# prepared plan, the same whatever the batch size.
+
+
+def any_of(
+    column: ColumnElement[Any] | QueryableAttribute[Any], items: Sequence[Any], engine: Engine
+) -> ColumnElement[bool]:
+    """`column IN items`; on PostgreSQL one array parameter, the same statement for any count."""
+    if is_postgres(engine):
+        return column == any_(bindparam(None, list(items), type_=ARRAY(column.type)))
+    return column.in_(items)
+
+
+def rows_of(
+    name: str, columns: Sequence[ColumnClause[Any]], data: Sequence[Sequence[Any]], engine: Engine
+) -> FromClause:
+    """A FROM source of `data` rows named `name`: unnest of arrays on PostgreSQL, else VALUES."""
+    if is_postgres(engine):
+        arrays = [
+            bindparam(None, [row[n] for row in data], type_=ARRAY(col.type))
+            for n, col in enumerate(columns)
+        ]
+        return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+    # SQLite names a VALUES list's columns only in a CTE.
+    return values(*columns, name=name).data([tuple(row) for row in data]).cte(name)

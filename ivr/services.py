@@ -39,16 +39,20 @@ class Services:
     telephony: Telephony | None = None
     clock: Clock = system_clock
     _configs: dict[int, CampaignConfig] = field(default_factory=dict, repr=False)
-    _flows: dict[int, Flow] = field(default_factory=dict, repr=False)
+    _flows: dict[tuple[int, str], Flow] = field(default_factory=dict, repr=False)
 
     def flow(self, campaign: Campaign) -> Flow:
         """The flow a campaign runs: its own, validated when it was created, or a shipped one."""
         if campaign.flow_definition is None:
             return shipped_flow(campaign.flow)
-        cached = self._flows.get(campaign.id)
+        # Parsed once per process (every webhook asks). Keyed by the text too, not the id alone:
+        # a definition changed in the row, or an id reused by a new database, is parsed afresh
+        # rather than served stale; hashing and comparing the text costs microseconds.
+        key = (campaign.id, campaign.flow_definition)
+        cached = self._flows.get(key)
         if cached is None:
             path = f"campaign {campaign.name!r}"
-            cached = self._flows[campaign.id] = parse_flow_text(campaign.flow_definition, path)
+            cached = self._flows[key] = parse_flow_text(campaign.flow_definition, path)
         return cached
 
     def config(self, campaign: Campaign) -> CampaignConfig:
@@ -56,6 +60,13 @@ class Services:
         cached = self._configs.get(campaign.id)
         if cached is None:
             cached = self._configs[campaign.id] = campaign_config(campaign.options)
+        return cached
+
+    def config_of(self, session: Session, campaign_id: int) -> CampaignConfig:
+        """A campaign's parsed options by id; the row is read only the first time it is asked."""
+        cached = self._configs.get(campaign_id)
+        if cached is None:
+            cached = self.config(session.get_one(Campaign, campaign_id))
         return cached
 
     def url(self, path: str) -> str:

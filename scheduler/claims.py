@@ -1,37 +1,53 @@
 """Claim due cases: a batch per transaction, each claim writing its attempt row.
 
 One transaction reads a batch of due cases (SKIP LOCKED on PostgreSQL, so dispatchers never
-wait for, nor read as pending, the rows another one holds), reads what the consent check needs
-for the whole batch (do-not-call entries, claim locks and earlier calls of the numbers), counts
-the lines in use once per campaign, re-plans each case, and writes the claims (case rows moved to
-in_call, attempt rows inserted) in one flush. The batch is small (what the shared pace places in
-about CLAIM_SPAN_S), so a claimed case waits well under a second for its call while its
-calling window could close, and a dispatcher killed mid-batch leaves few attempts for the
-reconciler.
+wait for, nor read as pending, the rows another one holds) as plain rows, with what a claim needs
+of them (contact, do-not-call entry), reads what the call caps need for the whole batch (claim
+locks and earlier calls of the numbers) and the last call of the cases called before, counts the
+lines in use once per campaign (scheduler.lines), re-plans each case, and writes the claims in one
+statement (scheduler.attempt_rows). The batch is small (what the shared pace places in about
+CLAIM_SPAN_S), so a claimed case waits well under a second for its call while its calling window
+could close, and a dispatcher killed mid-batch leaves few attempts for the reconciler.
 
-Concurrent-call caps (a campaign's `max_concurrent`, IVR_MAX_CONCURRENT_CALLS per caller id) count
-the cases with a call in flight under a lock on the campaign's row (or the caller id's pace row)
-that is held until the batch commits, so two dispatchers cannot both take the last free line.
+A due case that is not simply dialled (listed, outside its windows, past its deadline, at its
+call cap) is rare, and goes through the ORM: `hold_back` and the planner's closing rules act on
+the loaded case, as they do for every caller of theirs.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
 
+from ivr.campaigns.options import CampaignConfig
 from ivr.cases.planning import close_without_window, plan_case
+from ivr.consent.caps import CallCaps, cap_reached
 from ivr.consent.refusal import ConsentView, consent_view, hold_back
-from ivr.db import is_postgres
-from ivr.models import Attempt, AttemptStatus, Campaign, CampaignStatus, Case, CaseStatus, DialPace
+from ivr.db import any_of, is_postgres
+from ivr.models import (
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Case,
+    CaseStatus,
+    Contact,
+    DoNotCall,
+)
 from ivr.services import Services
 from ivr.telephony.port import CallRequest
-from scheduler.pacing import ensure_pace_row
+from scheduler.attempt_rows import ClaimedRow, write_claims
+from scheduler.call_request import call_request
+from scheduler.lines import Lines
 from scheduler.pass_report import PassReport
-from scheduler.reconcile import TIME_LIMIT_S
+from scheduler.planner import plan_next_call
 
 # A claimed batch is what the shared pace places in about this long.
 CLAIM_SPAN_S = 0.5
@@ -52,6 +68,21 @@ class Search:
     full: set[int] = field(default_factory=set)  # campaigns at their concurrent-call cap
     busy: set[int] = field(default_factory=set)  # cases whose number another claim holds
     caller_full: bool = False  # the caller id's cap is reached: nothing more can go
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A locked due case as the claim reads it: plain columns, not the ORM object."""
+
+    case_id: int
+    campaign_id: int
+    anchor_date: date
+    attempts_made: int
+    deadline_at: datetime | None
+    phone: str
+    timezone: str
+    language: str
+    listed: bool  # a do-not-call entry for the number is in force
 
 
 def claim_size(services: Services, wanted: int) -> int:
@@ -77,116 +108,164 @@ def claim_batch(services: Services, report: PassReport, search: Search, size: in
     return []
 
 
-def _due(session: Session, now: datetime, size: int, search: Search) -> list[Case]:
+def _due(session: Session, now: datetime, size: int, search: Search) -> list[_Due]:
+    # The do-not-call entry comes with the row (the number is unique there): one read fewer.
+    listed = and_(
+        DoNotCall.phone == Contact.phone, or_(DoNotCall.until.is_(None), DoNotCall.until > now)
+    )
     query = (
-        select(Case)
-        .join(Campaign)
+        select(
+            Case.id,
+            Case.campaign_id,
+            Case.anchor_date,
+            Case.attempts_made,
+            Case.deadline_at,
+            Contact.phone,
+            Contact.timezone,
+            Contact.language,
+            DoNotCall.id.is_not(None),
+        )
+        .join(Campaign, Campaign.id == Case.campaign_id)
+        .join(Contact, Contact.id == Case.contact_id)
+        .outerjoin(DoNotCall, listed)
         .where(
             Case.status == CaseStatus.PENDING,
             Case.next_call_at <= now,
             Campaign.status == CampaignStatus.ACTIVE,
-            Case.campaign_id.not_in(search.full),
-            Case.id.not_in(search.busy),
         )
         .order_by(Case.next_call_at, Case.id)
         .limit(size)
-        # What a claim reads, loaded with the candidates rather than one query per row.
-        .options(
-            joinedload(Case.campaign),
-            joinedload(Case.contact),
-            selectinload(Case.attempts),
-        )
     )
-    if is_postgres(session.get_bind()):  # type: ignore[arg-type]
+    # Only when there is something to leave out: the statement's text then stays the same from
+    # batch to batch, and psycopg reuses its prepared plan.
+    if search.full:
+        query = query.where(Case.campaign_id.not_in(search.full))
+    if search.busy:
+        query = query.where(Case.id.not_in(search.busy))
+    connection = session.connection()
+    if is_postgres(connection.engine):
         query = query.with_for_update(skip_locked=True, of=Case)
-    return list(session.scalars(query))
+    return [_Due(*row) for row in connection.execute(query)]
 
 
 def _claim_all(
     session: Session,
     services: Services,
-    candidates: list[Case],
+    candidates: list[_Due],
     now: datetime,
     report: PassReport,
     search: Search,
 ) -> list[Claim]:
-    capped = [c.contact.phone for c in candidates if not _uncapped(services, c)]
-    view = consent_view(session, [c.contact.phone for c in candidates], now, capped=capped)
-    lines = _Lines(session, services)
-    attempts: list[tuple[Case, Attempt]] = []
-    for case in candidates:
-        if case.campaign_id in search.full:
+    configs = {c: services.config_of(session, c) for c in {d.campaign_id for d in candidates}}
+    capped = [d.phone for d in candidates if not _uncapped(configs[d.campaign_id])]
+    listed = {d.phone for d in candidates if d.listed}
+    phones = [d.phone for d in candidates]
+    view = consent_view(session, phones, now, capped=capped, listed=listed)
+    # A case never called has no attempt row: its attempts are numbered 1..attempts_made (unique
+    # per case), so only the others need their last call read.
+    last_calls = _last_calls(session, [d.case_id for d in candidates if d.attempts_made > 0])
+    lines = Lines(session, services)
+    plain: list[_Due] = []  # claimed on the hot path, written below in one statement
+    loaded: list[tuple[Case, Attempt]] = []  # claimed through the ORM (not expected, but kept)
+    for due in candidates:
+        if due.campaign_id in search.full:
             continue
+        config = configs[due.campaign_id]
         if not lines.caller_free():
             search.caller_full = True
             report.capped += 1
             break
-        if not lines.campaign_free(case):
-            search.full.add(case.campaign_id)
+        if not lines.campaign_free(due.campaign_id, config):
+            search.full.add(due.campaign_id)
             report.capped += 1
             continue
+        verdict = _verdict(due, config, last_calls.get(due.case_id), now, view)
+        if verdict == "busy":
+            search.busy.add(due.case_id)
+            continue
+        if verdict == "dial":
+            view.dialled(due.phone, now)
+            plain.append(due)
+            lines.take(due.campaign_id)
+            continue
+        case = session.get_one(Case, due.case_id)
         attempt = _claim(session, services, case, now, view, report, search)
         if attempt is not None:
-            lines.take(case)
-            attempts.append((case, attempt))
-    session.flush()  # the case updates and the attempt rows, batched; the ids come back
-    return [_claim_of(services, case, attempt) for case, attempt in attempts]
+            lines.take(due.campaign_id)
+            loaded.append((case, attempt))
+    attempt_ids = write_claims(
+        session.connection(),
+        [ClaimedRow(due.case_id, due.attempts_made, due.language) for due in plain],
+        now,
+    )
+    claims = [
+        Claim(
+            attempt_ids[due.case_id],
+            call_request(services, attempt_ids[due.case_id], due.phone, configs[due.campaign_id]),
+        )
+        for due in plain
+    ]
+    if loaded:
+        session.flush()  # the ORM's attempt rows; their ids come back
+        claims += [_claim_of(services, case, attempt) for case, attempt in loaded]
+    return claims
 
 
-def _uncapped(services: Services, case: Case) -> bool:
-    config = services.config(case.campaign)
+def _uncapped(config: CampaignConfig) -> bool:
     return config.daily_cap is None and config.weekly_cap is None
 
 
-class _Lines:
-    """Calls in flight against the caps, counted once per batch under the caps' row locks."""
+def _verdict(
+    due: _Due,
+    config: CampaignConfig,
+    last_call_at: datetime | None,
+    now: datetime,
+    view: ConsentView,
+) -> Literal["dial", "busy", "other"]:
+    """Dial it, leave it (another claim holds its number: "busy"), or let the ORM path decide.
 
-    def __init__(self, session: Session, services: Services) -> None:
-        self._session = session
-        self._services = services
-        self._campaign_free: dict[int, float] = {}
-        self._caller_free: float | None = None
-
-    def caller_free(self) -> bool:
-        if self._caller_free is None:
-            cap = self._services.settings.max_concurrent_calls
-            if not cap:
-                self._caller_free = math.inf
-            else:
-                key = f"caller:{self._services.settings.twilio_from_number}"
-                ensure_pace_row(self._session.connection(), key)
-                self._session.execute(
-                    select(DialPace.key).where(DialPace.key == key).with_for_update()
-                )
-                # Every campaign of a deployment dials from its one caller id.
-                self._caller_free = cap - _in_flight(self._session)
-        return self._caller_free > 0
-
-    def campaign_free(self, case: Case) -> bool:
-        if case.campaign_id not in self._campaign_free:
-            cap = self._services.config(case.campaign).max_concurrent
-            if not cap:
-                self._campaign_free[case.campaign_id] = math.inf
-            else:
-                # The campaign row's lock makes count-then-claim atomic across dispatchers; it is
-                # held until this batch commits, so the next dispatcher counts our calls too.
-                self._session.execute(
-                    select(Campaign.id).where(Campaign.id == case.campaign_id).with_for_update()
-                )
-                in_flight = _in_flight(self._session, Case.campaign_id == case.campaign_id)
-                self._campaign_free[case.campaign_id] = cap - in_flight
-        return self._campaign_free[case.campaign_id] > 0
-
-    def take(self, case: Case) -> None:
-        self._campaign_free[case.campaign_id] -= 1
-        if self._caller_free is not None:
-            self._caller_free -= 1
+    The same order of rules as `_claim` and `hold_back`, which decide every case answered "other".
+    """
+    if due.listed:
+        return "other"
+    planned = plan_next_call(
+        anchor=due.anchor_date,
+        attempts_made=due.attempts_made,
+        last_attempt_at=last_call_at,
+        policy=config.policy,
+        tz=ZoneInfo(due.timezone),
+        now=now,
+        deadline=due.deadline_at,  # the case's own, as in plan_case
+    )
+    if planned is None or planned > now:
+        return "other"
+    caps = CallCaps(config.daily_cap, config.weekly_cap)
+    if caps.none:
+        return "dial"
+    if due.phone not in view.locked:
+        return "busy"
+    tz = ZoneInfo(due.timezone)
+    if cap_reached(view.earlier.get(due.phone, ()), caps, tz=tz, now=now) is not None:
+        return "other"
+    return "dial"
 
 
-def _in_flight(session: Session, *where: ColumnElement[bool]) -> int:
-    """Cases with a call in flight, of one campaign or (no filter) of the whole deployment."""
-    query = select(func.count()).select_from(Case).where(Case.status == CaseStatus.IN_CALL, *where)
-    return session.scalar(query) or 0
+def _last_calls(session: Session, case_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each case's last attempt was placed (or written), as plan_case reads it."""
+    if not case_ids:
+        return {}
+    latest = (
+        select(Attempt.case_id, func.max(Attempt.number).label("number"))
+        .where(any_of(Attempt.case_id, case_ids, session.connection().engine))
+        .group_by(Attempt.case_id)
+        .subquery()
+    )
+    rows = session.connection().execute(
+        select(Attempt.case_id, func.coalesce(Attempt.placed_at, Attempt.created_at)).join(
+            latest, and_(Attempt.case_id == latest.c.case_id, Attempt.number == latest.c.number)
+        )
+    )
+    return {case_id: at for case_id, at in rows}
 
 
 def _claim(
@@ -239,19 +318,4 @@ def _claim(
 
 def _claim_of(services: Services, case: Case, attempt: Attempt) -> Claim:
     config = services.config(case.campaign)
-    query = f"?attempt={attempt.id}"
-    request = CallRequest(
-        attempt_id=attempt.id,
-        to=case.contact.phone,
-        from_=services.settings.twilio_from_number,
-        voice_url=services.url(f"/twilio/voice{query}"),
-        status_callback_url=services.url(f"/twilio/status{query}"),
-        recording_callback_url=services.url(f"/twilio/recording{query}"),
-        amd_callback_url=services.url(f"/twilio/amd{query}"),
-        record=config.record,
-        ring_timeout_s=config.ring_timeout_s,
-        time_limit_s=TIME_LIMIT_S,
-        # A message for a machine must wait for the beep, which only DetectMessageEnd waits for.
-        detect_message_end=config.machine == "message",
-    )
-    return Claim(attempt.id, request)
+    return Claim(attempt.id, call_request(services, attempt.id, case.contact.phone, config))

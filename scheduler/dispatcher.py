@@ -10,13 +10,15 @@ between the two leaves a row the reconciler settles, never a call we do not know
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Protocol
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import Connection, Engine, Integer, String, column, or_, text, update
 from sqlalchemy import case as sql_case
+from sqlalchemy.orm import sessionmaker
 
 from ivr.attempts import settle_attempt
-from ivr.db import engine_of
+from ivr.db import engine_of, is_postgres, rows_of
 from ivr.models import Attempt, AttemptStatus, CaseStatus
 from ivr.privacy import mask_phone
 from ivr.queue.fallback import send_due_emails, send_due_sms
@@ -48,10 +50,23 @@ def dispatch_once(services: Services, pacer: Pacer, *, batch_size: int = 50) -> 
     """One pass: reconcile, then claim and place up to `batch_size` calls, in small batches."""
     if services.telephony is None:
         raise RuntimeError("dispatch_once needs services.telephony")
+    engine = engine_of(services.sessions)
+    if not is_postgres(engine):
+        # SQLite: a process has one pooled connection (ivr.db), and the pacer takes it per call.
+        return _pass(services, engine, pacer, batch_size)
+    # One connection for the pass's dozen transactions: each would otherwise take one from the
+    # pool and pay its liveness ping, a round trip as dear as the statement it comes with.
+    with engine.connect() as connection:
+        on_line = replace(services, sessions=sessionmaker(connection, expire_on_commit=False))
+        return _pass(on_line, connection, pacer, batch_size)
+
+
+def _pass(
+    services: Services, bind: Engine | Connection, pacer: Pacer, batch_size: int
+) -> PassReport:
     report = PassReport()
     report.swept = reconcile_stale(services)
-    engine = engine_of(services.sessions)
-    paused_s = provider_paused_for(engine)
+    paused_s = provider_paused_for(bind)
     if paused_s > 0:
         report.paused = True
         log.info(
@@ -66,14 +81,20 @@ def dispatch_once(services: Services, pacer: Pacer, *, batch_size: int = 50) -> 
             if not claims:
                 break
             report.claimed += len(claims)
-            if not _place_all(services, pacer, claims, report):
+            if not _place_all(services, bind, pacer, claims, report):
                 break
     report.texts = send_due_sms(services)
     report.emails = send_due_emails(services)
     return report
 
 
-def _place_all(services: Services, pacer: Pacer, claims: list[Claim], report: PassReport) -> bool:
+def _place_all(
+    services: Services,
+    bind: Engine | Connection,
+    pacer: Pacer,
+    claims: list[Claim],
+    report: PassReport,
+) -> bool:
     """Place the claimed calls at the shared pace, then bind their call ids in one transaction.
 
     False when the provider could not be reached: the claims not placed are given back.
@@ -86,7 +107,7 @@ def _place_all(services: Services, pacer: Pacer, claims: list[Claim], report: Pa
                 placed.append((claim, _create(services, claim)))
             except TelephonyError as exc:
                 if exc.unavailable:
-                    _unclaim(services, claims[n:], exc)
+                    _unclaim(services, bind, claims[n:], exc)
                     report.paused = True
                     return False
                 _record_refusal(services, claim, exc, report)
@@ -102,29 +123,42 @@ def _create(services: Services, claim: Claim) -> PlacedCall:
 
 
 def _bind(services: Services, placed: list[tuple[Claim, PlacedCall]], report: PassReport) -> None:
-    """Store the provider's call ids of a batch (one statement, executed many)."""
+    """Store the provider's call ids of a batch, in one statement."""
     if not placed:
         return
     now = services.clock()
     with services.sessions.begin() as session:
+        connection = session.connection()
+        if is_postgres(connection.engine):
+            # The attempt rows were committed durably before the calls; these ids need not wait
+            # for their own WAL flush. Lost in a database crash (the next commit or the WAL writer
+            # flushes them within a fraction of a second), an attempt is left as a dispatcher
+            # killed before binding leaves it: its callbacks bind it by attempt id, or the
+            # reconciler finds the call by number and time (scheduler.reconcile).
+            connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        sids = rows_of(
+            "placed",
+            [column("attempt_id", Integer), column("call_sid", String)],
+            [(claim.attempt_id, call.call_sid) for claim, call in placed],
+            connection.engine,
+        )
         # A webhook may already have bound the call (the simulator, like Twilio, can call back
         # before the create's answer arrives), so only fill what is still empty.
-        session.connection().execute(
+        connection.execute(
             update(Attempt)
             .where(
-                Attempt.id == bindparam("b_attempt"),
-                or_(Attempt.call_sid.is_(None), Attempt.call_sid == bindparam("b_sid")),
+                Attempt.id == sids.c.attempt_id,
+                or_(Attempt.call_sid.is_(None), Attempt.call_sid == sids.c.call_sid),
             )
             .values(
-                call_sid=bindparam("b_sid"),
+                call_sid=sids.c.call_sid,
                 placed_at=now,
                 # Only forward: a callback may already have moved it past queued.
                 status=sql_case(
                     (Attempt.status == AttemptStatus.CREATED, AttemptStatus.QUEUED),
                     else_=Attempt.status,
                 ),
-            ),
-            [{"b_attempt": claim.attempt_id, "b_sid": call.call_sid} for claim, call in placed],
+            )
         )
     report.placed += len(placed)
     for claim, _call in placed:
@@ -138,7 +172,9 @@ def _bind(services: Services, placed: list[tuple[Claim, PlacedCall]], report: Pa
         )
 
 
-def _unclaim(services: Services, claims: list[Claim], exc: TelephonyError) -> None:
+def _unclaim(
+    services: Services, bind: Engine | Connection, claims: list[Claim], exc: TelephonyError
+) -> None:
     """Undo claims whose calls never left (provider unreachable), then pause every dispatcher."""
     with services.sessions.begin() as session:
         for claim in claims:
@@ -150,7 +186,7 @@ def _unclaim(services: Services, claims: list[Claim], exc: TelephonyError) -> No
                 case.status = CaseStatus.PENDING
                 case.attempts_made -= 1
                 case.next_call_at = services.clock()
-    pause_provider(engine_of(services.sessions), PROVIDER_PAUSE_S)
+    pause_provider(bind, PROVIDER_PAUSE_S)
     log.warning(
         "provider unreachable: dialling paused",
         extra={

@@ -1,9 +1,12 @@
 """Import a case CSV into a campaign: batched, safe to re-run, never stopped by a bad row.
 
-Each batch of ``batch_size`` data lines is one transaction, so a 100k-row file never holds one
-giant transaction and a crash loses at most the batch in hand. Re-running a file is safe: refs the
-campaign already has are skipped (one ``SELECT ... IN`` per batch), and the unique constraint on
-(campaign_id, external_ref) settles an import racing another one.
+Each batch of ``batch_size`` data lines (BATCH_SIZE, 1,000) is one transaction, so a 100k-row
+file never holds one giant transaction and a crash loses at most the batch in hand. A batch holds
+SQLite's write lock for some 50 ms: short enough for webhooks waiting on it, long enough that the
+per-transaction costs (BEGIN, the SELECT of known refs, COMMIT) stay under a tenth of the import.
+Re-running a file is safe: refs the campaign already has are skipped (one ``SELECT ... IN`` per
+batch), and the unique constraint on (campaign_id, external_ref) settles an import racing another
+one.
 
 A case whose calling window is already gone when it is imported (a file uploaded after the
 deadline) is stored, not dropped, so the register and the follow-up rate still count it: it is
@@ -22,9 +25,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -35,16 +38,35 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.campaigns.options import CampaignConfig, OptionError, campaign_config
 from ivr.campaigns.service import CampaignError
 from ivr.campaigns.templates import Template, template
+from ivr.cases.bulk import insert_rows
 from ivr.cases.columns import Role
-from ivr.cases.csv_rows import CaseRow, RowError, parse_case_csv
+from ivr.cases.csv_rows import CaseRow, RowError, parse_case_csv, parse_case_items
 from ivr.identity import FACTS_KEY, fact_hash
 from ivr.models import Campaign, Case, CaseOutcome, CaseStatus, Contact
+from ivr.outcome_webhook.outbox import note_closed
 from ivr.queue.service import raise_escalation
-from scheduler.planner import deadline_at, excluded_reason, first_call_earliest, next_call_at
+from scheduler.planner import (
+    CallPolicy,
+    deadline_at,
+    excluded_reason,
+    first_call_earliest,
+    next_call_at,
+)
 
-__all__ = ["DuplicateRow", "ImportReport", "SecretRequiredError", "import_cases"]
+__all__ = [
+    "BATCH_SIZE",
+    "CreatedCase",
+    "DuplicateRow",
+    "ImportReport",
+    "SecretRequiredError",
+    "import_cases",
+    "import_items",
+]
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+"""Data lines per transaction (see the module docstring)."""
 
 MISSED_DEADLINE_ESCALATION = "unreachable"
 """Escalation reason for a case imported with no calling window left (see the module docstring)."""
@@ -60,7 +82,18 @@ _LENGTH_CHECKED: tuple[tuple[str, ColumnElement[Any]], ...] = (
     ("timezone", Contact.__table__.c.timezone),
 )
 
+_LENGTHS = tuple(
+    (name, length)
+    for name, column in _LENGTH_CHECKED
+    if (length := getattr(column.type, "length", None)) is not None
+)
+
 _T = TypeVar("_T")
+_CONTACTS = Contact.metadata.tables[Contact.__tablename__]
+_CASES = Case.metadata.tables[Case.__tablename__]
+# Read once: Python 3.11 looks an enum member up through a descriptor on every access.
+_PENDING, _EXCLUDED, _DONE = CaseStatus.PENDING, CaseStatus.EXCLUDED, CaseStatus.DONE
+_MISSED_DEADLINE = CaseOutcome.MISSED_DEADLINE
 
 
 class SecretRequiredError(CampaignError):
@@ -75,7 +108,10 @@ class _Plan:
         self.options = options
         self.secret_key = secret_key or ""
         self.config = campaign_config(options)
+        self.option_names = tpl.csv.named(Role.OPTION)
         self._configs: dict[tuple[tuple[str, str], ...], CampaignConfig] = {}
+        self._excluded: dict[tuple[str, int], str | None] = {}
+        self._timings: dict[tuple[date, str, int], tuple[datetime | None, datetime | None]] = {}
 
     def config_for(self, row: CaseRow) -> CampaignConfig:
         """The campaign's config with the row's own options over it (cached: few distinct)."""
@@ -86,13 +122,35 @@ class _Plan:
             self._configs[key] = campaign_config({**self.options, **row.options})
         return self._configs[key]
 
+    def excluded_reason(self, ward: str, policy: CallPolicy) -> str | None:
+        """The planner's excluded_reason, once per ward and policy (wards are few)."""
+        key = (ward, id(policy))  # policies live as long as the plan, in its configs
+        if key not in self._excluded:
+            self._excluded[key] = excluded_reason(ward, policy)
+        return self._excluded[key]
+
+    def timing(
+        self, row: CaseRow, policy: CallPolicy, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """The case's deadline and first call (None: no window left before the deadline).
+
+        Rows dated the same day, in the same zone, under the same policy share the answer, so a
+        file of one week's discharges plans a handful of days instead of every row.
+        """
+        if row.anchor_at is not None:
+            return _timing(row, policy, now)  # times differ from row to row: nothing to share
+        key = (row.anchor_date, row.timezone, id(policy))
+        if key not in self._timings:
+            self._timings[key] = _timing(row, policy, now)
+        return self._timings[key]
+
     def details_for(self, row: CaseRow) -> dict[str, Any]:
         """The row's details plus the anchor's time, its effective options and hashed facts."""
         details: dict[str, Any] = dict(row.details)
         spec = self.template.csv
         if row.anchor_at is not None:
             details[spec.anchor] = row.anchor_at.isoformat().replace("+00:00", "Z")
-        for name in spec.named(Role.OPTION):
+        for name in self.option_names:
             value = row.options.get(name) or self.options.get(name)
             if value is not None:
                 details[name] = value  # the flow reads it ("your N-day cooling-off period")
@@ -116,6 +174,15 @@ class DuplicateRow:
         return f"line {self.line} ({self.external_ref}): same external_ref as {where}"
 
 
+@dataclass(frozen=True, slots=True)  # one per case: a million for a large file, kept in memory
+class CreatedCase:
+    """A case stored by this import, from the row on ``line`` (a renovation row makes three)."""
+
+    line: int
+    external_ref: str
+    case_id: int
+
+
 @dataclass
 class ImportReport:
     """What an import did; ``imported`` includes the excluded and missed-deadline cases."""
@@ -126,6 +193,9 @@ class ImportReport:
     missed_deadline: int = 0  #: stored done, outcome MISSED_DEADLINE: no window left
     duplicates: list[DuplicateRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    #: filled by import_items, whose callers answer with the new ids; import_cases leaves it
+    #: empty, as a million-row file would keep a million entries for nobody
+    created: list[CreatedCase] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -148,6 +218,7 @@ class _Batch:
     excluded: int = 0
     missed_deadline: int = 0
     duplicates: list[DuplicateRow] = field(default_factory=list)
+    created: list[CreatedCase] = field(default_factory=list)
 
 
 def import_cases(
@@ -156,7 +227,7 @@ def import_cases(
     stream: TextIO,
     *,
     now: datetime,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     on_progress: Callable[[int], None] | None = None,
     secret_key: str | None = None,
 ) -> ImportReport:
@@ -168,8 +239,45 @@ def import_cases(
     stay committed; fix the file and re-run). ``on_progress`` gets the number of data lines done
     after each batch.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    plan = _open_plan(sessions, campaign_id, secret_key)
+    config = plan.config
+    rows = parse_case_csv(
+        stream,
+        default_region=config.default_region,
+        default_language=config.language,
+        default_timezone=config.timezone,
+        spec=plan.template.csv,
+    )
+    return _import_rows(sessions, campaign_id, plan, rows, now, batch_size, on_progress, False)
+
+
+def import_items(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    items: Iterable[Mapping[str, object]],
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    secret_key: str | None = None,
+) -> ImportReport:
+    """import_cases for objects keyed by column name (the JSON API); ``line`` is the index.
+
+    The same checks, hashing, planning and duplicate handling as a CSV: only the reading differs.
+    """
+    plan = _open_plan(sessions, campaign_id, secret_key)
+    config = plan.config
+    rows = parse_case_items(
+        items,
+        default_region=config.default_region,
+        default_language=config.language,
+        default_timezone=config.timezone,
+        spec=plan.template.csv,
+    )
+    return _import_rows(sessions, campaign_id, plan, rows, now, batch_size, None, True)
+
+
+def _open_plan(sessions: sessionmaker[Session], campaign_id: int, secret_key: str | None) -> _Plan:
+    """The campaign's template and options; CampaignError or SecretRequiredError up front."""
     with sessions() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
@@ -184,28 +292,37 @@ def import_cases(
             f"template {tpl.name!r} stores identity facts ({', '.join(tpl.identity_facts)}) "
             "only as keyed hashes; set IVR_SECRET_KEY (the server's secret) and import again"
         )
-    config = plan.config
-    rows = parse_case_csv(
-        stream,
-        default_region=config.default_region,
-        default_language=config.language,
-        default_timezone=config.timezone,
-        spec=tpl.csv,
-    )
+    return plan
+
+
+def _import_rows(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    plan: _Plan,
+    rows: Iterator[CaseRow | RowError],
+    now: datetime,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None,
+    keep_created: bool,
+) -> ImportReport:
+    """The one path every row takes, whatever it was read from: sort, expand, store in batches."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     report = ImportReport()
-    first_seen: dict[str, int] = {}
     for chunk in _chunks(rows, batch_size):
         valid: list[CaseRow] = []
         for item in chunk:
-            row = _sort(item, first_seen, report)
+            row = _sort(item, report)
             if row is not None:
-                valid.extend(_expand(tpl, row, report))
+                valid.extend(_expand(plan.template, row, report))
         if valid:
             batch = _store(sessions, campaign_id, plan, valid, now)
             report.imported += batch.imported
             report.excluded += batch.excluded
             report.missed_deadline += batch.missed_deadline
             report.duplicates.extend(batch.duplicates)
+            if keep_created:
+                report.created.extend(batch.created)
         report.lines += len(chunk)
         if on_progress is not None:
             on_progress(report.lines)
@@ -231,23 +348,16 @@ def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
         yield chunk
 
 
-def _sort(
-    item: CaseRow | RowError, first_seen: dict[str, int], report: ImportReport
-) -> CaseRow | None:
+def _sort(item: CaseRow | RowError, report: ImportReport) -> CaseRow | None:
     """Return a row to store, or file the item under errors or duplicates."""
-    ref = item.external_ref
     if isinstance(item, RowError):
-        if ref and ref in first_seen:
-            # The parser flags every repeat of a ref as an error; a repeat with no other problem
-            # ("; " joins problems) is a duplicate to skip, not a row for someone to fix.
-            if "; " not in item.reason:
-                report.duplicates.append(DuplicateRow(item.line, ref, first_seen[ref]))
-                return None
-        elif ref:
-            first_seen[ref] = item.line  # mirrors the parser, which remembers invalid rows too
-        report.errors.append(item)
+        # The parser flags every repeat of a ref as an error; a repeat with no other problem
+        # ("; " joins problems) is a duplicate to skip, not a row for someone to fix.
+        if item.first_line is not None and item.external_ref and "; " not in item.reason:
+            report.duplicates.append(DuplicateRow(item.line, item.external_ref, item.first_line))
+        else:
+            report.errors.append(item)
         return None
-    first_seen[item.external_ref] = item.line
     return item
 
 
@@ -270,9 +380,8 @@ def _too_long(row: CaseRow) -> RowError | None:
     """A RowError naming each value longer than its column allows, or None."""
     problems: list[str] = []
     ref_fits = True
-    for name, column in _LENGTH_CHECKED:
-        length = getattr(column.type, "length", None)
-        if length is not None and len(getattr(row, name)) > length:
+    for name, length in _LENGTHS:
+        if len(getattr(row, name)) > length:
             problems.append(f"{name}: longer than {length} characters")
             ref_fits = ref_fits and name != "external_ref"
     if not problems:
@@ -322,30 +431,33 @@ def _insert(
             )
         )
     )
-    added: list[Case] = []
+    new: list[_NewCase] = []
     for row in rows:
         if row.external_ref in existing:
             batch.duplicates.append(DuplicateRow(row.line, row.external_ref))
-            continue
-        case = _new_case(row, campaign_id, plan, now)
-        if row_by_row:
-            try:
-                with session.begin_nested():  # flushes on exit
-                    session.add(case)
-            except IntegrityError:
-                if not _ref_taken(session, campaign_id, row.external_ref):
-                    raise
-                batch.duplicates.append(DuplicateRow(row.line, row.external_ref))
-                continue
         else:
-            session.add(case)
-        added.append(case)
-    session.flush()  # ids for the escalations; raises IntegrityError on a ref taken meanwhile
+            new.append(_new_case(row, campaign_id, plan, now))
+    if row_by_row:
+        added: list[_NewCase] = []
+        for case in new:
+            try:
+                with session.begin_nested():  # the row's contact and case, or neither
+                    _write(session, [case])
+            except IntegrityError:
+                if not _ref_taken(session, campaign_id, case.external_ref):
+                    raise
+                batch.duplicates.append(DuplicateRow(case.line, case.external_ref))
+                continue
+            added.append(case)
+    else:
+        _write(session, new)  # raises IntegrityError on a ref taken meanwhile
+        added = new
     for case in added:
         batch.imported += 1
-        if case.status is CaseStatus.EXCLUDED:
+        batch.created.append(CreatedCase(case.line, case.external_ref, case.id))
+        if case.status is _EXCLUDED:
             batch.excluded += 1
-        elif case.outcome is CaseOutcome.MISSED_DEADLINE:
+        elif case.outcome is _MISSED_DEADLINE:
             batch.missed_deadline += 1
             raise_escalation(
                 session,
@@ -354,7 +466,20 @@ def _insert(
                 now=now,
                 detail=_MISSED_DEADLINE_DETAIL,
             )
+    # Core inserts bypass the outbox's flush hook: name the cases closed on arrival to it.
+    note_closed(session, (case.id for case in added if case.status is not CaseStatus.PENDING))
     return batch
+
+
+def _write(session: Session, cases: list[_NewCase]) -> None:
+    """INSERT the contacts, then the cases pointing at them; set each case's id."""
+    connection = session.connection()
+    contact_ids = insert_rows(connection, _CONTACTS, [case.contact for case in cases])
+    for case, contact_id in zip(cases, contact_ids, strict=True):
+        case.values["contact_id"] = contact_id
+    case_ids = insert_rows(connection, _CASES, [case.values for case in cases])
+    for case, case_id in zip(cases, case_ids, strict=True):
+        case.id = case_id
 
 
 def _ref_taken(session: Session, campaign_id: int, external_ref: str) -> bool:
@@ -365,19 +490,11 @@ def _ref_taken(session: Session, campaign_id: int, external_ref: str) -> bool:
     return session.scalar(query) is not None
 
 
-def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Case:
-    """A Case with its Contact, planned: pending, excluded, or done for a missed deadline."""
-    policy = plan.config_for(row).policy
+def _timing(
+    row: CaseRow, policy: CallPolicy, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The case's deadline and its first call from ``now`` on (None: no window left)."""
     tz = ZoneInfo(row.timezone)  # the contact's zone: windows are the callee's local hours
-    contact = Contact(
-        name=row.name,
-        phone=row.phone,
-        language=row.language,
-        timezone=row.timezone,
-        sex=row.sex,
-        age=row.age,
-        email=row.email,
-    )
     earliest = max(now.astimezone(UTC), first_call_earliest(row.anchor_date, policy, tz))
     if row.anchor_at is None:
         deadline = deadline_at(row.anchor_date, policy, tz)
@@ -386,27 +503,58 @@ def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> Cas
         # and never call before it.
         earliest = max(earliest, row.anchor_at + policy.offset)
         deadline = None if policy.deadline_after is None else row.anchor_at + policy.deadline_after
-    case = Case(
-        campaign_id=campaign_id,
-        contact=contact,
-        external_ref=row.external_ref,
-        anchor_date=row.anchor_date,
-        department=row.department or None,
-        ward=row.ward or None,
-        details=plan.details_for(row),
-        status=CaseStatus.PENDING,
-        attempts_made=0,
-        deadline_at=deadline,
-        created_at=now,
-    )
-    reason = excluded_reason(row.ward, policy) or row.excluded_reason
-    if reason is not None:
-        case.status = CaseStatus.EXCLUDED
-        case.excluded_reason = reason
-        return case
-    case.next_call_at = next_call_at(earliest, policy.schedule, tz, deadline)
-    if case.next_call_at is None:
-        case.status = CaseStatus.DONE
-        case.outcome = CaseOutcome.MISSED_DEADLINE
-        case.done_at = now
-    return case
+    return deadline, next_call_at(earliest, policy.schedule, tz, deadline)
+
+
+@dataclass(slots=True)
+class _NewCase:
+    """One planned case: the column values of its contact and its own, ``id`` once stored."""
+
+    line: int
+    external_ref: str
+    contact: dict[str, Any]
+    values: dict[str, Any]
+    status: CaseStatus
+    outcome: CaseOutcome | None
+    id: int = 0
+
+
+def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> _NewCase:
+    """A case with its contact, planned: pending, excluded, or done for a missed deadline."""
+    policy = plan.config_for(row).policy
+    contact = {
+        "name": row.name,
+        "phone": row.phone,
+        "language": row.language,
+        "timezone": row.timezone,
+        "sex": row.sex,
+        "age": row.age,
+        "email": row.email,
+    }
+    status = _PENDING
+    outcome: CaseOutcome | None = None
+    excluded = plan.excluded_reason(row.ward, policy) or row.excluded_reason
+    deadline, next_call = plan.timing(row, policy, now)
+    done_at: datetime | None = None
+    if excluded is not None:
+        status, next_call = _EXCLUDED, None
+    elif next_call is None:
+        status, outcome, done_at = _DONE, _MISSED_DEADLINE, now
+    # Every key on every row: executemany sends one statement shape for the whole batch.
+    values = {
+        "campaign_id": campaign_id,
+        "external_ref": row.external_ref,
+        "anchor_date": row.anchor_date,
+        "department": row.department or None,
+        "ward": row.ward or None,
+        "details": plan.details_for(row),
+        "status": status,
+        "outcome": outcome,
+        "excluded_reason": excluded,
+        "attempts_made": 0,
+        "next_call_at": next_call,
+        "deadline_at": deadline,
+        "done_at": done_at,
+        "created_at": now,
+    }
+    return _NewCase(row.line, row.external_ref, contact, values, status, outcome)

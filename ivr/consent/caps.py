@@ -73,6 +73,8 @@ def cap_reached(
             raise ValueError("earlier call times must be aware datetimes")
         day = moment.astimezone(tz).date()
         days[day] = days.get(day, 0) + 1
+    if not days:
+        return None  # a number never called is within any cap (each is at least 1)
     today = now.astimezone(tz).date()
     blocking = _blocking(days, caps, today)
     if blocking is None:

@@ -22,6 +22,7 @@ from ivr.campaigns.options import CampaignConfig
 from ivr.cases.planning import close_without_window, plan_case
 from ivr.consent.caps import LOOKBACK, CallCaps, cap_reached
 from ivr.consent.dnc import listed_entry
+from ivr.db import any_of
 from ivr.models import Attempt, AttemptStatus, Case, CaseOutcome, Contact, DoNotCall
 from ivr.privacy import mask_phone
 
@@ -119,30 +120,43 @@ class ConsentView:
 
 
 def consent_view(
-    session: Session, phones: Collection[str], now: datetime, *, capped: Collection[str]
+    session: Session,
+    phones: Collection[str],
+    now: datetime,
+    *,
+    capped: Collection[str],
+    listed: Collection[str] | None = None,
 ) -> ConsentView:
     """The do-not-call entries in force, the claim locks of the `capped` numbers (those whose
     campaign caps calls), then their earlier calls: read after the locks, so a claim another
-    dispatcher committed under the lock is seen."""
-    wanted = sorted(set(phones))
-    listed = set(
-        session.scalars(
-            select(DoNotCall.phone).where(
-                DoNotCall.phone.in_(wanted), or_(DoNotCall.until.is_(None), DoNotCall.until > now)
-            )
-        )
-    )
+    dispatcher committed under the lock is seen. `listed`: the entries in force among `phones`
+    when the caller has read them already (the dispatcher, with its due cases)."""
+    if listed is None:
+        listed = _listed(session, phones, now)
+    listed = set(listed)
     locked = _number_locks(session, sorted(set(capped) - listed))
     earlier: dict[str, list[datetime]] = {}
     if locked:
+        engine = session.connection().engine
         for phone, created_at in session.execute(
             select(Contact.phone, Attempt.created_at)
             .join(Case, Attempt.case_id == Case.id)
             .join(Contact, Case.contact_id == Contact.id)
-            .where(Contact.phone.in_(sorted(locked)), *_counted(now))
+            .where(any_of(Contact.phone, sorted(locked), engine), *_counted(now))
         ):
             earlier.setdefault(phone, []).append(created_at)
     return ConsentView(listed=listed, earlier=earlier, locked=locked)
+
+
+def _listed(session: Session, phones: Collection[str], now: datetime) -> set[str]:
+    return set(
+        session.scalars(
+            select(DoNotCall.phone).where(
+                DoNotCall.phone.in_(sorted(set(phones))),
+                or_(DoNotCall.until.is_(None), DoNotCall.until > now),
+            )
+        )
+    )
 
 
 def hold_back(

@@ -12,14 +12,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask import Blueprint, Response, abort, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from ivr.app import current_services
 from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
 from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, machine_message, opening, render
-from ivr.models import Attempt, AttemptStatus, CallEvent
+from ivr.models import Attempt, AttemptStatus, CallEvent, Case
 from ivr.services import Services
 from ivr.telephony.port import is_machine
 from ivr.webhooks.context import prompt_context
@@ -36,13 +36,27 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 bp.before_request(require_provider_signature)
 
 
-def _load_attempt(session: Session, call_sid: str) -> Attempt | None:
+# Callbacks for one call arrive concurrently and out of order. Each reads the attempt, decides
+# and writes back; without the row lock a slower request would write back what it decided from a
+# stale read (ringing over completed). SQLite needs none: BEGIN IMMEDIATE serialises writers.
+# OF attempt: rows joined in are read, not locked, as when they were loaded lazily; locking the
+# campaign's row would queue every call of the campaign behind one another.
+_ATTEMPT = select(Attempt).where(Attempt.id == bindparam("attempt_id")).with_for_update(of=Attempt)
+# What the flow, the prompts and settling read: the case, its campaign (flow, options) and its
+# contact (name, time zone), loaded with the attempt in one statement so that no lazy load (and
+# the autoflush before it) runs in the middle of the write. Inner joins: every attempt has them.
+# Both statements are built once: their SQL and cache key are the same for every request.
+_ATTEMPT_WITH_CASE = _ATTEMPT.options(
+    joinedload(Attempt.case, innerjoin=True).joinedload(Case.campaign, innerjoin=True),
+    joinedload(Attempt.case, innerjoin=True).joinedload(Case.contact, innerjoin=True),
+)
+
+
+def _load_attempt(session: Session, call_sid: str, *, with_case: bool = True) -> Attempt | None:
     """The attempt named in the URL, bound to this call; None if unknown or another call's."""
     attempt_id = query_int("attempt")
-    # Callbacks for one call arrive concurrently and out of order. Each reads the attempt, decides
-    # and writes back; without the row lock a slower request would write back what it decided from
-    # a stale read (ringing over completed). SQLite needs none: BEGIN IMMEDIATE serialises writers.
-    attempt = session.get(Attempt, attempt_id, with_for_update=True)
+    query = _ATTEMPT_WITH_CASE if with_case else _ATTEMPT
+    attempt = session.scalars(query, {"attempt_id": attempt_id}).one_or_none()
     if attempt is None:
         log.info("unknown attempt", extra={"action": "webhook.unknown", "attempt_id": attempt_id})
         return None
@@ -226,7 +240,7 @@ def recording() -> tuple[str, int]:
     call_sid = required("CallSid")
     now = _now(svc)
     with svc.sessions.begin() as session:
-        attempt = _load_attempt(session, call_sid)
+        attempt = _load_attempt(session, call_sid, with_case=False)
         # A repeated callback finds the row it added before and changes nothing.
         note_recording(session, now, attempt_id=None if attempt is None else attempt.id)
     return "", 204
@@ -239,7 +253,7 @@ def amd() -> tuple[str, int]:
     call_sid = required("CallSid")
     answered_by = request.form.get("AnsweredBy", "unknown")[:32]
     with svc.sessions.begin() as session:
-        attempt = _load_attempt(session, call_sid)
+        attempt = _load_attempt(session, call_sid, with_case=False)
         if attempt is not None:
             attempt.answered_by = answered_by
     return "", 204

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import io
 import logging
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Request, abort, request
 from twilio.request_validator import RequestValidator
@@ -30,11 +32,27 @@ def signed_url(public_base_url: str, request: Request) -> str:
     return url
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_FORM_TYPES = ("application/x-www-form-urlencoded", "")  # "": a POST with no body at all
+
+
 def is_signed(auth_token: str, url: str, params: object, signature: str | None) -> bool:
     """True if the signature is Twilio's for this URL and form; an empty token never validates."""
     if not auth_token or not signature:
         return False
-    return bool(RequestValidator(auth_token).validate(url, params, signature))
+    validator = RequestValidator(auth_token)
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    if port is not None and port != _DEFAULT_PORTS.get(urlsplit(url).scheme):
+        # RequestValidator also accepts the URL with its port removed, because Twilio signs
+        # https://host/ and https://host:443/ alike. For any other port that stripped URL is
+        # another server's (host:443, not host:8443): Twilio keeps a port it had to connect to,
+        # so only the URL exactly as requested may validate.
+        expected = validator.compute_signature(url, params)
+        return hmac.compare_digest(expected.encode(), signature.encode())
+    return bool(validator.validate(url, params, signature))
 
 
 def require_provider_signature() -> None:
@@ -44,6 +62,19 @@ def require_provider_signature() -> None:
     settings = current_services().settings
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         abort(413)
+    if request.mimetype not in _FORM_TYPES:
+        # Twilio posts urlencoded forms only; parsing multipart (files spooled to disk) for a
+        # sender not yet known to be Twilio would be work done for anyone.
+        abort(415)
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # A chunked body has no length to refuse up front, and werkzeug silently cuts it at
+        # MAX_CONTENT_LENGTH: the check would then run on a truncated form. Read it here, one
+        # byte past the limit, to tell an oversized body (413) from one that fits.
+        data = request.environ["wsgi.input"].read(settings.max_body_bytes + 1)
+        if len(data) > settings.max_body_bytes:
+            abort(413)
+        request.environ["wsgi.input"] = io.BytesIO(data)
+        request.environ["CONTENT_LENGTH"] = str(len(data))
     url = signed_url(settings.public_base_url, request)
     if not is_signed(
         settings.twilio_auth_token, url, request.form, request.headers.get("X-Twilio-Signature")

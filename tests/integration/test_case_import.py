@@ -333,8 +333,9 @@ def test_ref_committed_by_a_concurrent_import_is_skipped(
         pytest.skip("SQLite takes the write lock at BEGIN, so no other writer can slip in")
     injected: list[bool] = []
 
-    def competitor(session: Session, *_: Any) -> None:
-        if injected:
+    def competitor(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The importer's first INSERT comes after its SELECT of the refs it already has.
+        if injected or not statement.startswith("INSERT INTO contact"):
             return
         injected.append(True)
         with Session(engine) as other, other.begin():
@@ -342,8 +343,11 @@ def test_ref_committed_by_a_concurrent_import_is_skipped(
             assert campaign is not None
             factories.case(other, campaign, clock.now, ref="C-002", phone=PHONES[0])
 
-    event.listen(sessions, "before_flush", competitor)
-    report = run(sessions, campaign_id, csv_text(row(n) for n in range(1, 4)), clock.now)
+    event.listen(engine, "before_cursor_execute", competitor)
+    try:
+        report = run(sessions, campaign_id, csv_text(row(n) for n in range(1, 4)), clock.now)
+    finally:
+        event.remove(engine, "before_cursor_execute", competitor)
 
     assert 2 == report.imported
     assert [DuplicateRow(3, "C-002")] == report.duplicates

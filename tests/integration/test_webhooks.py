@@ -6,6 +6,7 @@ test plays one such sequence and checks what ends up in the database.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -907,3 +908,41 @@ def test_a_callback_waiting_on_the_attempt_reads_it_after_the_other_commits(
     assert [204] == results
     row = attempt_of(sessions, call)
     assert (AttemptStatus.COMPLETED, 3) == (row.status, row.last_sequence)
+
+
+def test_a_gather_reads_the_attempt_with_its_case_campaign_and_contact_in_one_select(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session], statements: list[str]
+) -> None:
+    """One locked read per gather: no lazy load, and the row is not read back after the UPDATE."""
+    voice(client, call)
+    statements.clear()
+    assert 200 == gather(client, call, 1, "1").status_code
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert 1 == len(selects), selects
+    assert 1 == sum(s.lstrip().upper().startswith("UPDATE ATTEMPT") for s in statements)
+    assert 2 == attempt_of(sessions, call).flow_step
+
+
+def test_a_gather_waits_for_the_write_lock_another_process_holds_then_applies_once(
+    client: FlaskClient, call: Call, sessions: sessionmaker[Session], database_url: str
+) -> None:
+    """The busy timeout is off while BEGIN IMMEDIATE is retried: the gather waits, not fails."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    voice(client, call)
+    other = sqlite3.connect(
+        database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")  # another worker process, mid-transaction
+    release = threading.Timer(0.3, other.commit)
+    release.start()
+    try:
+        started = time.monotonic()
+        answer = gather(client, call, 1, "1")
+        waited = time.monotonic() - started
+    finally:
+        release.join()
+        other.close()
+    assert 200 == answer.status_code
+    assert waited >= 0.25
+    assert 2 == attempt_of(sessions, call).flow_step

@@ -279,8 +279,8 @@ def test_repeated_external_ref_is_an_error_on_the_later_lines() -> None:
     assert isinstance(results[0], CaseRow)
     assert isinstance(results[1], CaseRow)
     assert [
-        RowError(4, "C-001", "duplicate external_ref, first seen on line 2"),
-        RowError(5, "C-001", "duplicate external_ref, first seen on line 2"),
+        RowError(4, "C-001", "duplicate external_ref, first seen on line 2", first_line=2),
+        RowError(5, "C-001", "duplicate external_ref, first seen on line 2", first_line=2),
     ] == results[2:]
 
 
@@ -289,6 +289,9 @@ def test_invalid_first_row_still_claims_its_external_ref() -> None:
     results = parse(csv_text({**GOOD, "phone": "123"}, GOOD))
     assert isinstance(results[1], RowError)
     assert "first seen on line 2" in results[1].reason
+    assert 2 == results[1].first_line
+    assert isinstance(results[0], RowError)
+    assert results[0].first_line is None
 
 
 @pytest.mark.parametrize(
