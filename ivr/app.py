@@ -59,8 +59,9 @@ def create_app(
 
     init_console(app)  # the staff console at /console (the session cookie, CSRF on forms)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    from ivr.ops.metrics import time_webhooks
+    from ivr.ops.routes import bp as ops
 
+    app.register_blueprint(ops)  # /healthz and /metrics
+    time_webhooks(app)
     return app

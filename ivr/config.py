@@ -71,6 +71,9 @@ class Settings:
     supervisor_emails: tuple[str, ...] = ()  # one list for every campaign, for now
     digest_hour: int = 8  # local hour of the daily digest, in digest_timezone
     digest_timezone: str = "Asia/Shanghai"
+    # /metrics answers requests with this bearer token; without one, only direct loopback ones.
+    metrics_token: str = field(default="", repr=False)
+    log_format: str = "text"  # text (key=value) or json (one object a line, for collectors)
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (the demo and tests use it)."""
@@ -134,9 +137,12 @@ _ENV_OF = {
     "supervisor_emails": "IVR_SUPERVISOR_EMAILS",
     "digest_hour": "IVR_DIGEST_HOUR",
     "digest_timezone": "IVR_DIGEST_TIMEZONE",
+    "metrics_token": "IVR_METRICS_TOKEN",
+    "log_format": "IVR_LOG_FORMAT",
 }
 
 RECORDINGS_STORES = ("local", "s3")
+LOG_FORMATS = ("text", "json")
 S3_ADDRESSING_STYLES = ("path", "virtual")
 RECORDINGS_KEY_BYTES = 32  # AES-256
 NEW_KEY_COMMAND = 'python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
@@ -357,6 +363,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values["claim_idle_minutes"] = int(idle)
     _recordings_storage(get, values, problems)
     _mail(get, values, problems)
+    if (metrics_token := get("metrics_token")) is not None:
+        if len(metrics_token) < 16:
+            problems.append("IVR_METRICS_TOKEN must be at least 16 characters")
+        values["metrics_token"] = metrics_token
+    if (log_format := get("log_format")) is not None:
+        if log_format not in LOG_FORMATS:
+            problems.append(f"IVR_LOG_FORMAT must be text or json, got {log_format!r}")
+        values["log_format"] = log_format
 
     if problems:
         raise ConfigError(problems)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from ivr.app import create_app
 from ivr.config import load_settings
+from ivr.logs import configure
 
-app = create_app(load_settings())
+settings = load_settings()
+configure(logging.INFO, settings.log_format)
+app = create_app(settings)

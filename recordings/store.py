@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
 
 
+# Where health checks (ivr.ops.health) write and delete their probe files: never evidence.
+PROBE_PREFIX = ".health/"
+
+
 class StorePathError(ValueError):
     """The relative path is empty, absolute, or leads outside the store's root."""
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.models import Evidence, EvidenceKind, Recording, RecordingStatus
 from recordings.crypto import CryptoError, EncryptedStore, TamperedError, UnknownKeyError
 from recordings.listen import listen_path
-from recordings.store import RecordingStore, StorePathError
+from recordings.store import PROBE_PREFIX, RecordingStore, StorePathError
 
 EVIDENCE_KINDS = ("missing", "altered", "unreferenced", "unreadable")
 LESSER_KINDS = ("listen_missing",)  # reported, but the run still passes
@@ -121,7 +121,7 @@ def verify_store(sessions: sessionmaker[Session], store: RecordingStore) -> Veri
             if purged_path:
                 purged[purged_path] = sid
     for path in store.files():
-        if path in referenced or path in pending_copies:
+        if path in referenced or path in pending_copies or path.startswith(PROBE_PREFIX):
             continue
         if expected_copies.pop(path, None) is not None:
             continue

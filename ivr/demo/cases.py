@@ -11,6 +11,26 @@ from ivr.telephony.simulator import Persona
 
 # Australia's numbers reserved for fiction (ACMA: 0491 570 006-159 and 0491 570 313-737).
 FICTIONAL_NUMBERS = tuple(f"+6149157{n:04d}" for n in (*range(6, 160), *range(313, 738)))
+# North America's: 555-0100 to 555-0199 in every area code. Drawn from only when a run asks for
+# more people than the Australian ranges hold (the soak test), so that the usual runs keep
+# drawing the same numbers, and so the same behaviours, for the same seed.
+MORE_FICTIONAL_NUMBERS = tuple(
+    f"+1{area}555{n:04d}"
+    for area in (202, 212, 213, 312, 415, 617, 713, 303, 206, 305, 404, 503, 602, 702, 801, 919)
+    for n in range(100, 200)
+)
+
+
+def fictional_numbers(count: int) -> tuple[str, ...]:
+    """The pool `count` distinct numbers are drawn from; ValueError if even the larger is short."""
+    pool = (
+        FICTIONAL_NUMBERS
+        if count <= len(FICTIONAL_NUMBERS)
+        else FICTIONAL_NUMBERS + MORE_FICTIONAL_NUMBERS
+    )
+    if count > len(pool):
+        raise ValueError(f"the demo has {len(pool)} fictional numbers; ask for fewer")
+    return pool
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour
+from ivr.demo.cases import Behaviour, fictional_numbers
 
 
 def draw_behaviours(
@@ -25,6 +25,4 @@ def draw_behaviours(
 
 def draw_numbers(rng: random.Random, count: int) -> list[str]:
     """`count` distinct numbers from the range reserved for fiction."""
-    if count > len(FICTIONAL_NUMBERS):
-        raise ValueError(f"the demo has {len(FICTIONAL_NUMBERS)} fictional numbers; ask for fewer")
-    return rng.sample(FICTIONAL_NUMBERS, count)
+    return rng.sample(fictional_numbers(count), count)

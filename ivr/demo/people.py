@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour, DemoCase
+from ivr.demo.cases import Behaviour, DemoCase, fictional_numbers
 from ivr.telephony.simulator import Persona
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
@@ -72,10 +72,9 @@ def make_patients(
 ) -> list[Patient]:
     """`count` patients discharged over three days, the first `days_before` the first call day
     (the template's offset), so that calls run across several days."""
-    if count > len(FICTIONAL_NUMBERS):
-        raise ValueError(f"the demo has {len(FICTIONAL_NUMBERS)} fictional numbers; ask for fewer")
+    pool = fictional_numbers(count)
     rng = random.Random(seed)
-    numbers = rng.sample(FICTIONAL_NUMBERS, count)
+    numbers = rng.sample(pool, count)
     weights = [b.share for b in BEHAVIOURS]
     patients = []
     for index in range(count):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ivr.demo.cases import FICTIONAL_NUMBERS, Behaviour, DemoCase, person_case
+from ivr.demo.cases import Behaviour, DemoCase, fictional_numbers, person_case
 from ivr.demo.people import GIVEN, SURNAMES
 from ivr.telephony.simulator import Persona
 
@@ -74,10 +74,8 @@ def _persona(template: Persona, dob: str, id_last4: str) -> Persona:
 
 def make_policyholders(count: int, first_call_day: date, seed: int) -> list[DemoCase]:
     """`count` new policyholders whose receipts were signed over the three days before."""
-    if count > len(FICTIONAL_NUMBERS):
-        raise ValueError(f"the demo has {len(FICTIONAL_NUMBERS)} fictional numbers; ask for fewer")
     rng = random.Random(seed)
-    numbers = rng.sample(FICTIONAL_NUMBERS, count)
+    numbers = rng.sample(fictional_numbers(count), count)
     weights = [b.share for b in BEHAVIOURS]
     cases = []
     for index in range(count):

@@ -236,8 +236,15 @@ def run_demo(
     seed: int,
     console: Console,
     template: str = "post-discharge",
+    fault_rate: float = 0.0,
+    observe: Callable[[Simulator], None] | None = None,
 ) -> str:
-    """Run the demo of one template and print its report; returns the campaign's name."""
+    """Run the demo of one template and print its report; returns the campaign's name.
+
+    `fault_rate` makes the simulator refuse or lose that share of creates and status callbacks
+    (the soak test); the demo itself runs with none beyond Twilio's usual repeats. `observe` is
+    given the simulator once the calls are done, so a test can count what the provider saw.
+    """
     from ivr.cli import print_queue, queue_rows_for
     from ivr.reports.build import build_report
     from ivr.reports.cli import print_report
@@ -288,6 +295,7 @@ def run_demo(
         workers=8,
         duplicate_rate=0.1,  # Twilio repeats callbacks and sends them out of order
         reorder_rate=0.1,
+        fault_rate=fault_rate,
         media_not_ready=1,  # and the recording's media is not downloadable at once
         seed=seed,
     )
@@ -320,6 +328,8 @@ def run_demo(
         )
     finally:
         simulator.stop()
+        if observe is not None:
+            observe(simulator)
         server.shutdown()
         server.server_close()
         server_thread.join(timeout=5)

@@ -13,7 +13,10 @@ from datetime import date
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
+from rich.segment import Segments
 from rich.table import Column, Table
 
 from ivr.campaigns.service import CampaignError, campaign_named
@@ -34,19 +37,39 @@ from ivr.reports.build import build_report, month_period
 out = Console(highlight=False, soft_wrap=True)
 Command = TypeVar("Command", bound=Callable[..., Any])
 
-# The yearly table: (column, where it comes from in a report, whether it is a rate).
+# The yearly table: (column, where it comes from in a report, whether it is a rate). The
+# hospitals' published table with its rates, then the audit office's figures.
 YEAR_COLUMNS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("discharged", ("cases",), False),
     ("excluded", ("excluded",), False),
     ("followed_up", ("attempted",), False),
+    ("follow_up_rate", ("follow_up_rate",), True),
     ("audited", ("audit", "audited"), False),
     ("audit_rate", ("audit", "audit_rate"), True),
     ("effectively_reached", ("audit", "effectively_reached"), False),
     ("effective_rate", ("audit", "effective_audit_rate"), True),
+    ("confirmed", ("audit", "confirmed"), False),
+    ("confirmed_share", ("audit", "confirmed_share"), True),
     ("satisfied", ("satisfied",), False),
     ("not_satisfied", ("not_satisfied",), False),
     ("satisfaction_rate", ("satisfaction_rate",), True),
 )
+# Table headers that wrap onto two lines, so the thirteen columns stay readable side by side.
+YEAR_HEADERS = {
+    "discharged": "dis-\ncharged",
+    "excluded": "ex-\ncluded",
+    "followed_up": "followed\nup",
+    "follow_up_rate": "follow-up\nrate",
+    "audited": "audited",
+    "audit_rate": "audit\nrate",
+    "effectively_reached": "effectively\nreached",
+    "effective_rate": "effective\nrate",
+    "confirmed": "con-\nfirmed",
+    "confirmed_share": "confirmed\nshare",
+    "satisfied": "satis-\nfied",
+    "not_satisfied": "not\nsatisfied",
+    "satisfaction_rate": "satisfaction\nrate",
+}
 
 
 def _format_option(*choices: str) -> Callable[[Command], Command]:
@@ -159,8 +182,9 @@ def record_command(
 @click.option("--year", type=click.IntRange(2000, 2100), required=True)
 @_format_option("table", "json", "csv")
 def table_command(campaign_name: str, year: int, fmt: str) -> None:
-    """The yearly table by month of discharge: discharged, excluded, followed up, audited (audit
-    rate), effectively reached (effective rate), satisfied / not satisfied (satisfaction rate)."""
+    """The yearly table by month of discharge: discharged, excluded, followed up (follow-up
+    rate), audited (audit rate), effectively reached (effective rate), confirmed (confirmed
+    share), satisfied / not satisfied (satisfaction rate)."""
     try:
         with command_services() as services, services.sessions() as session:
             campaign = campaign_named(session, campaign_name)
@@ -184,20 +208,36 @@ def table_command(campaign_name: str, year: int, fmt: str) -> None:
         writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
         click.echo(buffer.getvalue(), nl=False)
     else:
-        table = Table(
-            Column("period", no_wrap=True),
-            *(Column(c.replace("_", " "), justify="right") for c, _, _ in YEAR_COLUMNS),
-            title=f"{campaign_name}, {year}",
+        print_year_table(campaign_name, year, rows)
+
+
+def print_year_table(
+    campaign_name: str, year: int, rows: list[dict[str, Any]], console: Console = out
+) -> None:
+    """The yearly table, every column whole: never cut to the terminal's width (wider lines
+    wrap in the terminal; a pipe or a file gets them as they are)."""
+    table = Table(
+        Column("period", no_wrap=True),
+        *(Column(YEAR_HEADERS[c], justify="right", no_wrap=True) for c, _, _ in YEAR_COLUMNS),
+        title=f"{campaign_name}, {year}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    for row in rows:
+        table.add_row(
+            row["period"],
+            *(
+                ("n/a" if row[c] is None else f"{row[c]:.1%}") if rate else str(row[c])
+                for c, _, rate in YEAR_COLUMNS
+            ),
         )
-        for row in rows:
-            table.add_row(
-                row["period"],
-                *(
-                    ("n/a" if row[c] is None else f"{row[c]:.1%}") if rate else str(row[c])
-                    for c, _, rate in YEAR_COLUMNS
-                ),
-            )
-        out.print(table)
+    # Rich fits a table to the console's width (80 columns in a pipe), squeezing and cutting
+    # cells with "…"; printed at its own full width instead, nothing is lost.
+    unbounded = console.options.update_width(10_000)
+    width = max(Measurement.get(console, unbounded, table).maximum, console.width)
+    lines = console.render_lines(table, console.options.update_width(width), new_lines=True)
+    console.print(Segments(segment for line in lines for segment in line), crop=False)
 
 
 def _year_row(report: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -49,6 +50,32 @@ GROUP_COLUMNS = (
     ("effective_rate", "eff."),
     ("satisfaction_rate", "sat."),
 )
+
+
+def period_label(period: Mapping[str, str | None]) -> str:
+    """A report's period as a title says it: '2026-11-01 to 2026-11-30', 'from 2026-11-01',
+    'up to 2026-11-30', or 'all dates' (the JSON's period: from / to, either may be None)."""
+    start, end = period["from"], period["to"]
+    if start and end:
+        return f"{start} to {end}"
+    if start:
+        return f"from {start}"
+    if end:
+        return f"up to {end}"
+    return "all dates"
+
+
+def period_sentence(period: Mapping[str, str | None]) -> str:
+    """Which cases a report counts, as a sentence: 'Cases with anchor dates from 2026-11-01 to
+    2026-11-30', '... from 2026-11-01 on', '... up to 2026-11-30', or 'Every case'."""
+    start, end = period["from"], period["to"]
+    if start and end:
+        return f"Cases with anchor dates from {start} to {end}"
+    if start:
+        return f"Cases with anchor dates from {start} on"
+    if end:
+        return f"Cases with anchor dates up to {end}"
+    return "Every case, whatever its anchor date"
 
 
 def month_period(text: str) -> tuple[date, date]:

@@ -26,6 +26,7 @@ from ivr.reports.build import (
     RATES,
     build_report,
     month_period,
+    period_label,
 )
 from ivr.reports.scope import GROUPS
 
@@ -136,11 +137,12 @@ def _shown(name: str, value: Any) -> str:
 def print_report(report: dict[str, Any], console: Console = out) -> None:
     """The report as tables: the figures against their targets, the groups side by side, then
     satisfaction, escalations with their SLA, and the best hours to call."""
-    period = report["period"]
-    span = f"{period['from'] or '…'} to {period['to'] or '…'}"
     names = HEADLINE + (DEADLINE if "deadline_passed" in report else ())
     table = Table(
-        Column("figure", no_wrap=True), "value", "target", title=f"{report['campaign']}, {span}"
+        Column("figure", no_wrap=True),
+        "value",
+        "target",
+        title=f"{report['campaign']}, {period_label(report['period'])}",
     )
     for name in names:
         target = report["targets"].get(name)

@@ -42,8 +42,11 @@ def campaign_figures(
     targets: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The report: the campaign's figures, and with scope.by the same figures per group."""
-    zone = campaign_config(scope.campaign.options).timezone
-    counter = GroupCounts(session, scope, now, default_zone=zone)
+    config = campaign_config(scope.campaign.options)
+    # The deadline figures belong to campaigns whose cases have deadlines (the template's or the
+    # campaign's `deadline`, or cooling_off_days), present even before any deadline has passed.
+    deadlines = config.policy.deadline_after is not None
+    counter = GroupCounts(session, scope, now, default_zone=config.timezone, deadlines=deadlines)
     questions = rating_questions(flow)
     groups = counter.groups(questions)
     total = merge(groups.values(), questions) if scope.by else groups.get(ALL)
@@ -56,15 +59,14 @@ def campaign_figures(
             "to": None if scope.end is None else scope.end.isoformat(),
         },
         "as_of": now.isoformat(),
-        **total.as_json(has_deadline=counter.has_deadline),
+        **total.as_json(deadlines=deadlines),
     }
     report["staff"] = staff_figures(session, counter.where)
     report["targets"] = _against(report, targets or {})
     if scope.by is not None:
         report["by"] = scope.by
         report["groups"] = {
-            key: figures.as_json(has_deadline=counter.has_deadline)
-            for key, figures in sorted(groups.items())
+            key: figures.as_json(deadlines=deadlines) for key, figures in sorted(groups.items())
         }
     return report
 

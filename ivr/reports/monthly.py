@@ -27,6 +27,8 @@ from ivr.reports.build import (
     RATES,
     build_report,
     month_period,
+    period_label,
+    period_sentence,
 )
 from ivr.services import Services
 
@@ -43,8 +45,13 @@ class MonthlyReport:
 
     @property
     def period(self) -> str:
-        period = self.report["period"]
-        return f"{period['from'] or 'the start'} to {period['to'] or 'today'}"
+        """The period as a title says it ('2026-11-01 to 2026-11-30', 'from 2026-11-01', ...)."""
+        return period_label(self.report["period"])
+
+    @property
+    def scope(self) -> str:
+        """Which cases the report counts, as a sentence."""
+        return period_sentence(self.report["period"])
 
     def figures(self) -> list[tuple[str, Any]]:
         names = HEADLINE + (DEADLINE if "deadline_passed" in self.report else ())
@@ -106,6 +113,7 @@ def to_html(monthly: MonthlyReport) -> str:
         r=r,
         as_of=datetime.fromisoformat(r["as_of"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         period=monthly.period,
+        scope=monthly.scope,
         figures=monthly.figures(),
         groups=groups,
         group_columns=GROUP_COLUMNS,

@@ -53,7 +53,9 @@ class Tally:
             problems={"opened": 0, "closed_in_time": 0, "closed_late": 0, "open": 0},
         )
 
-    def as_json(self, *, has_deadline: bool) -> dict[str, Any]:
+    def as_json(self, *, deadlines: bool) -> dict[str, Any]:
+        """The group's figures; with deadlines (a campaign whose cases have one) the deadline
+        figures too, always, so that the shape depends on the campaign and not on its data."""
         assert self.ratings is not None and self.hours is not None and self.sla is not None
         eligible = self.cases - self.excluded
         satisfaction = {}
@@ -107,7 +109,7 @@ class Tally:
             ],
             "best_hours": best_hours(self.hours),
         }
-        if has_deadline:
+        if deadlines:
             figures["success_within_deadline_rate"] = ratio(
                 self.within_deadline, self.deadline_passed
             )

@@ -211,6 +211,11 @@ class CallRun:
         if not url:
             return
         token = new_sid("", self.rng)
+        if self.sim.fault_rate and self.rng.random() < self.sim.fault_rate:
+            # Lost on the way (Twilio does not retry a status callback that timed out): the
+            # final state must then come from the reconciler asking the provider.
+            self.call.events.append(f"losing status {fields['CallStatus']}")
+            return
         # Twilio sends each callback as its own request: a progress one can arrive late.
         if not final and self.rng.random() < self.sim.reorder_rate:
             self.held.append((fields, token))

@@ -118,6 +118,7 @@ class Simulator(RecordingEndpoints):
         workers: int = 8,
         duplicate_rate: float = 0.0,
         reorder_rate: float = 0.0,
+        fault_rate: float = 0.0,
         media_not_ready: int = 0,
         seed: int = 0,
         queue_time_ms: int = 0,
@@ -132,6 +133,9 @@ class Simulator(RecordingEndpoints):
         self.personas = personas
         self.duplicate_rate = duplicate_rate
         self.reorder_rate = reorder_rate
+        # Each create answers 429 or a 500 after placing the call, and each status callback is
+        # lost on the way, with this probability (the soak test's injected faults).
+        self.fault_rate = fault_rate
         self.media_not_ready = media_not_ready
         self.queue_time_ms = queue_time_ms
         self.calls: list[SimCall] = []
@@ -382,6 +386,9 @@ class Simulator(RecordingEndpoints):
             return error_response(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         with self._lock:
             fault, hold_s = self._create_faults.pop(0) if self._create_faults else ("", 0.0)
+            if not fault and self.fault_rate and self._rng.random() < self.fault_rate:
+                # Not timeout-after-create: it holds a thread for longer than the client waits.
+                fault = self._rng.choice(("throttle", "error-after-create"))
         if fault == "throttle":
             return error_response(429, 20429, "Too Many Requests")
         response = self._place(form, to, from_)

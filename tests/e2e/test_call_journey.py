@@ -42,6 +42,26 @@ PATIENTS = 60
 SEED = 11
 BEHAVIOUR_OF_CASE: dict[str, str] = {}
 
+# What each kind of patient's case ends as (the soak test holds the product to it too).
+EXPECTED_OUTCOME: dict[str, CaseOutcome | None] = {
+    "answers and rates the stay 5": CaseOutcome.COMPLETED,
+    "answers and rates the stay 4": CaseOutcome.COMPLETED,
+    "answers and rates the stay 3": CaseOutcome.COMPLETED,
+    "recovering worse (clinical concern)": CaseOutcome.COMPLETED,
+    "rates 1-2 (low satisfaction)": CaseOutcome.COMPLETED,
+    # The survey was finished; the call back asked for goes to the queue.
+    "rates 1 and asks for an agent": CaseOutcome.COMPLETED,
+    "presses 0 for an agent": CaseOutcome.REQUESTED_AGENT,
+    "never answers": CaseOutcome.UNREACHABLE,
+    "busy, then answers": CaseOutcome.COMPLETED,
+    "no answer twice, then answers": CaseOutcome.COMPLETED,
+    "wrong number": CaseOutcome.WRONG_NUMBER,
+    "someone else answers": CaseOutcome.WRONG_PERSON,
+    "hangs up mid-survey": CaseOutcome.PARTIAL,
+    "answers but presses nothing": CaseOutcome.UNREACHABLE,
+    "in the ICU (excluded)": None,
+}
+
 
 @pytest.fixture(
     scope="module", params=["post-discharge", "post-discharge-72h", "post-discharge-1w"]
@@ -104,33 +124,15 @@ def test_every_case_is_settled_within_its_rules(journey: tuple[Session, Path, st
 
 def test_outcomes_follow_what_each_patient_did(journey: tuple[Session, Path, str]) -> None:
     session, _, _ = journey
-    expected = {
-        "answers and rates the stay 5": CaseOutcome.COMPLETED,
-        "answers and rates the stay 4": CaseOutcome.COMPLETED,
-        "answers and rates the stay 3": CaseOutcome.COMPLETED,
-        "recovering worse (clinical concern)": CaseOutcome.COMPLETED,
-        "rates 1-2 (low satisfaction)": CaseOutcome.COMPLETED,
-        # The survey was finished; the call back asked for goes to the queue.
-        "rates 1 and asks for an agent": CaseOutcome.COMPLETED,
-        "presses 0 for an agent": CaseOutcome.REQUESTED_AGENT,
-        "never answers": CaseOutcome.UNREACHABLE,
-        "busy, then answers": CaseOutcome.COMPLETED,
-        "no answer twice, then answers": CaseOutcome.COMPLETED,
-        "wrong number": CaseOutcome.WRONG_NUMBER,
-        "someone else answers": CaseOutcome.WRONG_PERSON,
-        "hangs up mid-survey": CaseOutcome.PARTIAL,
-        "answers but presses nothing": CaseOutcome.UNREACHABLE,
-        "in the ICU (excluded)": None,
-    }
     seen: Counter[str] = Counter()
     for case in _cases(session):
         behaviour = _behaviour(session, case)
         seen[behaviour] += 1
-        assert case.outcome == expected[behaviour], (case.external_ref, behaviour)
+        assert case.outcome == EXPECTED_OUTCOME[behaviour], (case.external_ref, behaviour)
         if behaviour == "in the ICU (excluded)":
             assert case.status is CaseStatus.EXCLUDED and not case.attempts
     assert len(seen) >= 10  # the sample covers most behaviours
-    assert set(expected) == {b.name for b in BEHAVIOURS}  # every behaviour has its expectation
+    assert set(EXPECTED_OUTCOME) == {b.name for b in BEHAVIOURS}  # each has its expectation
 
 
 def test_escalations_name_their_reasons(journey: tuple[Session, Path, str]) -> None:

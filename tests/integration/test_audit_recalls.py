@@ -200,15 +200,32 @@ def test_the_commands_draw_record_and_tabulate(ivr: Any, env: dict[str, str]) ->
         "discharged": 60,
         "excluded": 0,
         "followed_up": 60,
+        "follow_up_rate": 1.0,
         "audited": 1,
         "audit_rate": round(1 / 60, 4),
         "effectively_reached": 1,
         "effective_rate": 1.0,
+        "confirmed": 1,
+        "confirmed_share": 1.0,
         "satisfied": 0,
         "not_satisfied": 0,
         "satisfaction_rate": None,
     }
     assert year["period"] == "year" and year["discharged"] == 60
-    assert "2030-01" in ivr("audit", "table", "--campaign", "ward-7", "--year", "2030").output
+    shown = ivr("audit", "table", "--campaign", "ward-7", "--year", "2030").output
+    assert "…" not in shown  # nothing cut to the 80 columns of a pipe
+    # The headers wrap onto two lines: "follow-up" above "rate", "confirmed" above "share".
+    for word in ("follow-up", "audited", "effectively", "confirmed", "share", "satisfaction"):
+        assert word in shown.split(), word
+    january_line = next(line for line in shown.splitlines() if line.strip().startswith("2030-01"))
+    assert january_line.split() == [
+        "2030-01", "60", "0", "60", "100.0%", "1", "1.7%", "1", "100.0%", "1", "100.0%", "0",
+        "0", "n/a",
+    ]  # fmt: skip
     csv_text = ivr("audit", "table", "--campaign", "ward-7", "--year", "2030", "--format", "csv")
-    assert csv_text.output.splitlines()[0].startswith("period,discharged,excluded,followed_up")
+    assert csv_text.output.splitlines()[0] == (
+        "period,discharged,excluded,followed_up,follow_up_rate,audited,audit_rate,"
+        "effectively_reached,effective_rate,confirmed,confirmed_share,satisfied,not_satisfied,"
+        "satisfaction_rate"
+    )
+    assert csv_text.output.splitlines()[1] == "2030-01,60,0,60,1.0,1,0.0167,1,1.0,1,1.0,0,0,"

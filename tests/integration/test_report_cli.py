@@ -54,6 +54,9 @@ def test_report_for_a_month_split_by_doctor(ivr: Any, tmp_path: Path) -> None:
 
     table = ivr("report", "--campaign", "ward-7", "--by", "department").output
     assert "Cardiology" in table and "Neurology" in table and "NOT met" in table
+    assert "ward-7, all dates" in table and "…" not in table
+    titled = ivr("report", "--campaign", "ward-7", "--from", "2026-10-01").output
+    assert "ward-7, from 2026-10-01" in titled
 
     rows = list(
         csv.DictReader(

@@ -102,6 +102,7 @@ def test_the_page_shows_the_figures_escapes_the_data_and_draws_three_charts(
     assert cells[cells.index("follow up rate") + 1] == "75.0%"
     assert "80 %" in cells[cells.index("follow up rate") + 2]
     assert parsed.svgs >= 3  # reach by hour, satisfaction trend, escalations by reason
+    assert "Cases with anchor dates from 2030-01-01 to 2030-01-31; figures as of" in page
 
 
 def test_ivr_report_exports_to_a_file_and_refuses_other_kinds(
