@@ -16,8 +16,8 @@ from ivr.api import case_schema, evidence_schema
 from ivr.api.blueprint import bp
 from ivr.api.params import MAX_ID, SPACE
 from ivr.api.queue_routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, STATUSES
-from ivr.api.report_routes import MONTH_PATTERN
 from ivr.api.schema_parts import JSON, error, json_body, nullable, ref
+from ivr.reports.build import MONTH_PATTERN
 from ivr.reports.scope import GROUPS
 
 # What the database can store (no NUL character) and, where text is required, not only spaces.

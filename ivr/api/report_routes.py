@@ -17,14 +17,12 @@ from ivr.api.errors import ApiError
 from ivr.api.params import invalid, query_choice, query_text
 from ivr.api.queue_routes import acting
 from ivr.models import Campaign, StaffRole
-from ivr.reports.build import build_report, month_period
+from ivr.reports.build import MONTH, build_report, month_period
 from ivr.reports.scope import GROUPS
 
 REPORTERS = frozenset({StaffRole.SUPERVISOR, StaffRole.COMPLIANCE, StaffRole.ADMIN})
 # ASCII digits and a real month, as the OpenAPI document's patterns say: Python's \d also takes
 # other scripts' digits (int() reads "٢٠٢٦" as 2026), which a client checking the document refuses.
-MONTH_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])$"
-MONTH = re.compile(MONTH_PATTERN)
 DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

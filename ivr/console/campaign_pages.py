@@ -35,7 +35,7 @@ from ivr.console.blueprint import bp
 from ivr.console.i18n import t
 from ivr.console.supervisor_pages import MANAGERS
 from ivr.models import Attempt, Campaign, CampaignStatus, Case
-from ivr.reports.build import build_report
+from ivr.reports.build import MONTH, build_report, month_period
 from ivr.reports.case_counts import CaseCounts, case_counts
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,43 @@ def campaigns() -> str:
     return render_template("supervisor/campaigns.html", rows=rows)
 
 
+def _month() -> str | None:
+    """The report's month from ?month=YYYY-MM (a browser's month input); None: every case."""
+    month = request.args.get("month", "").strip()
+    if not month:
+        return None
+    if not MONTH.fullmatch(month):
+        flash(t("sv_bad_month"), "error")
+        return None
+    return month
+
+
+# The report's figures the page lists, in this order; a deadline campaign's come last (absent
+# from the others' reports, so skipped there).
+SHOWN = (
+    "cases",
+    "excluded",
+    "attempted",
+    "reached",
+    "completed",
+    "follow_up_rate",
+    "effective_rate",
+    "completion_rate",
+    "satisfaction_rate",
+    "complaints",
+    "average_attempts_to_reach",
+    "success_within_deadline_rate",
+    "open_with_days_left",
+)
+
+
 def _render_campaign(name: str, report: ImportReport | None = None, status: int = 200) -> Any:
     services = current_services()
+    month = _month()
+    start, end = month_period(month) if month else (None, None)
     with services.sessions() as session:
         campaign = _campaign(session, name)
-        figures = build_report(session, services, campaign)
+        figures = build_report(session, services, campaign, start=start, end=end)
         today = progress_today(session, campaign, services.clock())
         session.expunge(campaign)
     errors = [] if report is None else report.errors[:MAX_ERRORS_SHOWN]
@@ -110,6 +142,8 @@ def _render_campaign(name: str, report: ImportReport | None = None, status: int 
         "supervisor/campaign.html",
         campaign=campaign,
         figures=figures,
+        month=month,
+        shown=[key for key in SHOWN if key in figures],
         today=today,
         report=report,
         errors=errors,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -76,6 +77,11 @@ def period_sentence(period: Mapping[str, str | None]) -> str:
     if end:
         return f"Cases with anchor dates up to {end}"
     return "Every case, whatever its anchor date"
+
+
+# A month as people and the API write it, in ASCII digits: Python's \d takes other scripts' too.
+MONTH_PATTERN = "^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH = re.compile(MONTH_PATTERN)
 
 
 def month_period(text: str) -> tuple[date, date]:

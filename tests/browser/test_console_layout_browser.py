@@ -40,3 +40,22 @@ def test_the_agents_pages_fit_a_tablet_in_both_languages(
         assert 0 == overflow_px(page), f"{path} in {lang} is wider than a tablet"
     if lang == "zh":
         assert "回访" in page.locator("header, nav, body").first.inner_text()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_supervisors_campaign_report_fits_a_laptop_and_a_tablet(
+    live: Live, context: Any, artefacts: Path, lang: str
+) -> None:
+    """The campaign page with a month's figures and targets, picked with the month input."""
+    page = context.new_page()
+    sign_in(page, "sue", PASSWORD)
+    page.goto(f"/console/campaigns/ward-7?lang={lang}")
+    page.fill("input[name=month]", "2029-12")
+    page.locator("input[name=month]").press("Enter")
+    page.wait_for_url("**month=2029-12**")
+    assert "2" == page.locator("#figure-cases td").first.inner_text().strip()
+    screenshot(page, artefacts, f"campaign-laptop-{lang}")
+    assert 0 == overflow_px(page), f"the campaign page in {lang} is wider than a laptop"
+    page.set_viewport_size(TABLET)
+    screenshot(page, artefacts, f"campaign-tablet-{lang}")
+    assert 0 == overflow_px(page), f"the campaign page in {lang} is wider than a tablet"

@@ -5,6 +5,7 @@ through the Flask test client on SQLite and PostgreSQL (the world of test_agent_
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -198,3 +199,37 @@ def test_agents_and_compliance_may_not_open_campaign_pages(world: World) -> None
         client = client_of(world, name)
         assert 403 == client.get("/console/campaigns").status_code
         assert 403 == client.get("/console/campaigns/ward-7").status_code
+
+
+def figure(page: str, key: str) -> str:
+    found = re.search(rf'<tr id="figure-{key}">.*?<td[^>]*>(.*?)</td>', page, re.DOTALL)
+    assert found is not None, key
+    return found.group(1).strip()
+
+
+def test_the_campaign_page_shows_a_months_figures_against_their_targets(world: World) -> None:
+    """?month= gives the figures `ivr report --month` gives; the template's targets beside them."""
+    client = client_of(world, "sue")
+
+    december = client.get("/console/campaigns/ward-7?lang=en&month=2029-12").get_data(as_text=True)
+    january = client.get("/console/campaigns/ward-7?lang=en&month=2030-01").get_data(as_text=True)
+    every = client.get("/console/campaigns/ward-7?lang=en").get_data(as_text=True)
+
+    assert ("2", "0", "2") == (
+        figure(december, "cases"),
+        figure(january, "cases"),
+        figure(every, "cases"),
+    )
+    assert "Cases with anchor dates in 2029-12" in december
+    assert 'value="2029-12"' in december
+    assert "—" == figure(january, "follow_up_rate")  # no case: no rate, not 0 %
+    assert "target 80%" in december  # the post-discharge template's follow-up target
+
+
+def test_a_malformed_month_is_said_and_every_case_is_shown(world: World) -> None:
+    page = client_of(world, "sue").get("/console/campaigns/ward-7?lang=en&month=2029-13")
+
+    text = page.get_data(as_text=True)
+    assert 200 == page.status_code
+    assert "A month is written like 2026-11." in text
+    assert "2" == figure(text, "cases")
