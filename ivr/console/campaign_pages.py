@@ -35,7 +35,7 @@ from ivr.console.blueprint import bp
 from ivr.console.i18n import t
 from ivr.console.supervisor_pages import MANAGERS
 from ivr.models import Attempt, Campaign, CampaignStatus, Case
-from ivr.reports.build import MONTH, build_report, month_period
+from ivr.reports.build import DEADLINE, HEADLINE, MONTH, build_report, month_period
 from ivr.reports.case_counts import CaseCounts, case_counts
 
 log = logging.getLogger(__name__)
@@ -109,23 +109,9 @@ def _month() -> str | None:
     return month
 
 
-# The report's figures the page lists, in this order; a deadline campaign's come last (absent
-# from the others' reports, so skipped there).
-SHOWN = (
-    "cases",
-    "excluded",
-    "attempted",
-    "reached",
-    "completed",
-    "follow_up_rate",
-    "effective_rate",
-    "completion_rate",
-    "satisfaction_rate",
-    "complaints",
-    "average_attempts_to_reach",
-    "success_within_deadline_rate",
-    "open_with_days_left",
-)
+# The report's figures, in the order of `ivr report`'s table; a deadline campaign's come last
+# (absent from the others' reports, so skipped there).
+SHOWN = HEADLINE + DEADLINE
 
 
 def _render_campaign(name: str, report: ImportReport | None = None, status: int = 200) -> Any:

@@ -73,6 +73,13 @@ register_texts(
         "sv_fig_attempted": {"en": "Called", "zh": "已呼叫"},
         "sv_fig_reached": {"en": "Reached (a person answered)", "zh": "接通（本人或他人接听）"},
         "sv_fig_completed": {"en": "Survey finished", "zh": "完成问卷"},
+        "sv_fig_open": {"en": "Still being called", "zh": "回访中"},
+        "sv_fig_paused": {"en": "Waiting (paused)", "zh": "等待中（暂停）"},
+        "sv_fig_deadline_passed": {"en": "Deadline passed", "zh": "已过期限"},
+        "sv_fig_verified_within_deadline": {
+            "en": "Of those, verified in time",
+            "zh": "其中期限内回访成功",
+        },
         "sv_fig_follow_up_rate": {"en": "Follow-up rate", "zh": "回访率"},
         "sv_fig_effective_rate": {"en": "Reach rate (effective)", "zh": "有效回访率"},
         "sv_fig_completion_rate": {"en": "Completion rate", "zh": "完成率"},
