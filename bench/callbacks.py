@@ -21,10 +21,7 @@ Flask's test client. Any difference makes the run short.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from bench.frame import Options, Outcome, UnavailableError
+from bench.frame import Options, Outcome
 from bench.http_load import (
     ACCOUNT,
     FROM,
@@ -43,6 +40,7 @@ from bench.http_load import (
     Signed,
     form_headers,
     gunicorn,
+    gunicorn_workers,
     rate,
     send_each_once,
     served_outcome,
@@ -69,10 +67,8 @@ TO = "+12025550123"
 
 def run(options: Options) -> Outcome:
     """Ours and the baseline over the same request file; then ours against an in-order replay."""
-    if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
-        raise UnavailableError("gunicorn is needed: pip install '.[server]'")
     calls = options.size or CALLS
-    workers = 2 * (os.cpu_count() or 1) + 1
+    workers = gunicorn_workers()
     with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as tmp:
         folder = Path(tmp)
         ours_settings = settings_in(folder / "ours")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from bench.frame import Memory, Outcome
+from bench.frame import Memory, Outcome, UnavailableError
 from bench.measure import children_max_rss
 from ivr.config import Settings
 
@@ -113,6 +114,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def gunicorn_workers() -> int:
+    """2 x cores + 1 sync workers, gunicorn's own advice; UnavailableError without gunicorn."""
+    if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
+        raise UnavailableError("gunicorn is needed: pip install '.[server]'")
+    return 2 * (os.cpu_count() or 1) + 1
 
 
 @contextmanager

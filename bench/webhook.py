@@ -27,9 +27,7 @@ show as a partial attempt. Run on PostgreSQL when that is not good enough.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -47,6 +45,7 @@ from bench.http_load import (
     Signed,
     form_headers,
     gunicorn,
+    gunicorn_workers,
     percentile,
     post,
     rate,
@@ -78,11 +77,9 @@ def run(options: Options) -> Outcome:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise UnavailableError("wrk is needed for the saturation run: apt-get install wrk")
-    if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
-        raise UnavailableError("gunicorn is needed: pip install '.[server]'")
     seconds = options.seconds or SECONDS
     calls = options.size or CALLS
-    workers = 2 * (os.cpu_count() or 1) + 1
+    workers = gunicorn_workers()
     latency_calls = int(OFFERED_RATE * seconds)
     if calls <= latency_calls:
         raise ValueError(f"--size must exceed the {latency_calls} calls of the latency run")

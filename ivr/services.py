@@ -56,7 +56,11 @@ class Services:
         return cached
 
     def config(self, campaign: Campaign) -> CampaignConfig:
-        """A campaign's parsed options (cached: options change only through a new campaign)."""
+        """A campaign's parsed options, cached: the calling options never change on a campaign.
+
+        `ivr campaigns update` changes only options read from the campaign's row at each use
+        (ivr.campaigns.service.UPDATABLE); never read those through this cache.
+        """
         cached = self._configs.get(campaign.id)
         if cached is None:
             cached = self._configs[campaign.id] = campaign_config(campaign.options)

@@ -41,11 +41,12 @@ def is_signed(auth_token: str, url: str, params: object, signature: str | None) 
     if not auth_token or not signature:
         return False
     validator = RequestValidator(auth_token)
+    parts = urlsplit(url)
     try:
-        port = urlsplit(url).port
+        port = parts.port
     except ValueError:
         return False
-    if port is not None and port != _DEFAULT_PORTS.get(urlsplit(url).scheme):
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
         # RequestValidator also accepts the URL with its port removed, because Twilio signs
         # https://host/ and https://host:443/ alike. For any other port that stripped URL is
         # another server's (host:443, not host:8443): Twilio keeps a port it had to connect to,
