@@ -10,13 +10,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Integer, bindparam, update
+from sqlalchemy import Boolean, Integer, Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ivr.call_events import note_keys, note_prompts
+from ivr.call_events import Row, event_row, note_keys, note_prompts
 from ivr.cases.recurrence import schedule_next_case
 from ivr.consent.dnc import add_number
 from ivr.db import rowcount
@@ -76,16 +77,25 @@ def state_of(attempt: Attempt) -> FlowState | None:
 # The step number in the WHERE clause is the guard: of two copies of one request (the provider
 # retries a slow webhook), only one can move the step on. Built once: the SQL and its cache key
 # are the same for every event.
-_MOVE_STEP = (
-    update(Attempt)
-    .where(Attempt.id == bindparam("attempt_id"), Attempt.flow_step == bindparam("expected_step"))
+# A Core statement on the table: the ORM's bulk UPDATE would autoflush and look for objects to
+# synchronise, and the loaded attempt is set by hand below anyway.
+_ATTEMPTS = cast(Table, Attempt.__table__)
+MOVE_STEP = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+    .where(_ATTEMPTS.c.flow_step == bindparam("expected_step"))
     .values(
-        flow_state=bindparam("flow_state", type_=Attempt.__table__.c.flow_state.type),
+        flow_state=bindparam("flow_state", type_=_ATTEMPTS.c.flow_state.type),
         flow_step=bindparam("flow_step", type_=Integer()),
         reached=bindparam("reached", type_=Boolean()),
     )
-    .execution_options(synchronize_session=False)
 )
+
+
+# Core INSERTs (ivr.call_events says why); they need no flush, and the rows are visible to every
+# later SELECT of the transaction (settling, the outcome webhook's payload).
+_INSERT_ANSWERS = insert(cast(Table, Answer.__table__))
+_INSERT_EVENTS = insert(cast(Table, CallEvent.__table__))
 
 
 def apply_flow_event(
@@ -111,7 +121,7 @@ def apply_flow_event(
         "reached": transition.state.reached,
     }
     moved = session.execute(
-        _MOVE_STEP, {"attempt_id": attempt.id, "expected_step": expected_step, **moved_to}
+        MOVE_STEP, {"attempt_id": attempt.id, "expected_step": expected_step, **moved_to}
     )
     if rowcount(moved) != 1:
         session.refresh(attempt)
@@ -122,11 +132,16 @@ def apply_flow_event(
     for key, value in moved_to.items():
         set_committed_value(attempt, key, value)
     # The call's timeline (ivr.call_events): noted only here, once the step has moved on.
-    note_keys(session, attempt.id, flow, state, event, transition.effects, now)
+    events: list[Row] = []
+    note_keys(events, attempt.id, flow, state, event, transition.effects, now)
     same_day = services.config(attempt.case.campaign).same_day_reasons
-    _apply_effects(session, attempt, transition.effects, now, same_day)
+    answers = _apply_effects(session, attempt, transition.effects, now, events, same_day)
     step = transition.step if transition.step is not None else Step((), None)
-    note_prompts(session, attempt.id, flow, step.prompts, now)
+    note_prompts(events, attempt.id, flow, step.prompts, now)
+    if answers:
+        session.execute(_INSERT_ANSWERS, answers)
+    if events:
+        session.execute(_INSERT_EVENTS, events)
     change = _recording_change(flow, state, step)
     return FlowReply(step, expected_step + 1, applied=True, recording=change)
 
@@ -170,28 +185,26 @@ def _apply_effects(
     attempt: Attempt,
     effects: tuple[Effect, ...],
     now: datetime,
+    events: list[Row],
     same_day: frozenset[str] = frozenset(),
-) -> None:
+) -> list[Row]:
+    """Apply a transition's effects; the answer rows (and the timeline's, in `events`) to write."""
+    answers: list[Row] = []
     for effect in effects:
         if isinstance(effect, SaveAnswer):
-            session.add(
-                Answer(
-                    attempt_id=attempt.id,
-                    case_id=attempt.case_id,
-                    question=effect.question,
-                    value=effect.value,
-                    created_at=now,
-                )
+            answers.append(
+                {
+                    "attempt_id": attempt.id,
+                    "case_id": attempt.case_id,
+                    "question": effect.question,
+                    "value": effect.value,
+                    "created_at": now,
+                }
             )
         elif isinstance(effect, IdentityChecked):
             verdict = "matched" if effect.matched else "did not match"
-            session.add(
-                CallEvent(
-                    attempt_id=attempt.id,
-                    at=now,
-                    kind="identity.checked",
-                    detail=f"{effect.item} {verdict}",
-                )
+            events.append(
+                event_row(attempt.id, now, "identity.checked", f"{effect.item} {verdict}")
             )
         elif isinstance(effect, RaiseEscalation):
             # Renovation: problems go to the job's responsible manager (REQUIREMENTS section 4).
@@ -217,6 +230,7 @@ def _apply_effects(
                 reason="pressed the opt-out key during a call",
             )
             close_case(session, attempt.case, CaseOutcome.OPTED_OUT, now)
+    return answers
 
 
 def record_status(

@@ -13,13 +13,20 @@ from enum import StrEnum
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
 from ivr.app import current_services
-from ivr.attempts import FlowReply, apply_flow_event, change_recording, record_status
+from ivr.attempts import (
+    MOVE_STEP,
+    FlowReply,
+    apply_flow_event,
+    change_recording,
+    record_status,
+)
 from ivr.flows.model import Input, Start
 from ivr.flows.twiml import hangup, machine_message, opening, render
-from ivr.models import Attempt, AttemptStatus, CallEvent, Case
+from ivr.models import Attempt, AttemptStatus, CallEvent, Campaign, CampaignStatus, Case
 from ivr.services import Services
 from ivr.telephony.port import is_machine
 from ivr.webhooks.context import prompt_context
@@ -50,6 +57,30 @@ _ATTEMPT_WITH_CASE = _ATTEMPT.options(
     joinedload(Attempt.case, innerjoin=True).joinedload(Case.campaign, innerjoin=True),
     joinedload(Attempt.case, innerjoin=True).joinedload(Case.contact, innerjoin=True),
 )
+
+
+def warm_up(svc: Services) -> None:
+    """Ready a web worker for its first call: the active campaigns' flows parsed, the statements
+    of every call compiled.
+
+    A worker does both on its first request otherwise: 25-60 ms, most of it parsing the flow, which
+    with gunicorn's five workers was the benchmark's whole latency tail (p99 48 ms over the first
+    thousand requests, 7 ms without the first hundred). Run once when the WSGI module loads; a
+    database that cannot be reached leaves the work to the first request, as before.
+    """
+    try:
+        with svc.sessions() as session:  # only reads; closed without a commit
+            session.scalars(_ATTEMPT_WITH_CASE, {"attempt_id": 0}).one_or_none()
+            nothing = {"attempt_id": 0, "expected_step": 0, "flow_step": 0, "reached": False}
+            session.execute(MOVE_STEP, nothing | {"flow_state": None})
+            active = select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)
+            for campaign in session.scalars(active):
+                svc.flow(campaign)
+                svc.config(campaign)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "warm-up skipped: %s", type(exc).__name__, extra={"action": "webhook.warm_up_skipped"}
+        )
 
 
 def _load_attempt(session: Session, call_sid: str, *, with_case: bool = True) -> Attempt | None:
@@ -185,8 +216,9 @@ def voice() -> Response:
         if chosen is Opening.HOLD:  # writes nothing more: a repeated request holds again
             return twiml(_hold(svc, attempt))
         reply = apply_flow_event(session, svc, attempt, Start(), 0, now)
-        body, attempt_id = _render(svc, attempt, reply), attempt.id
-    return _answer(svc, attempt_id, call_sid, body, reply.recording)
+    # Rendered after the commit (the rows it reads were loaded with the attempt), so that the
+    # SQLite write lock is not held while the TwiML is built.
+    return _answer(svc, attempt.id, call_sid, _render(svc, attempt, reply), reply.recording)
 
 
 @bp.post("/gather")
@@ -208,8 +240,7 @@ def gather() -> Response:
         reply = apply_flow_event(session, svc, attempt, Input(digits), step, now)
         if not reply.applied:
             log.info("replayed gather", extra={"action": "gather.replay", "attempt_id": attempt.id})
-        body, attempt_id = _render(svc, attempt, reply), attempt.id
-    return _answer(svc, attempt_id, call_sid, body, reply.recording)
+    return _answer(svc, attempt.id, call_sid, _render(svc, attempt, reply), reply.recording)
 
 
 @bp.post("/status")
