@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     import ivr.console.admin_campaigns
     import ivr.console.admin_pages
     import ivr.console.agent_pages
+    import ivr.console.campaign_downloads
     import ivr.console.campaign_pages
     import ivr.console.case_page
     import ivr.console.compliance_audit

@@ -1,11 +1,13 @@
 """The supervisor's campaign pages: the list, one campaign's figures, pause/resume, CSV import.
 
 GET  /console/campaigns                     every campaign with its status and case counts
-GET  /console/campaigns/<name>              progress today, rates and escalations (build_report)
+GET  /console/campaigns/<name>              progress today, rates and escalations (build_report),
+                                            for ?month=YYYY-MM and split by ?by=GROUP
 POST /console/campaigns/<name>/pause        CampaignStatus.PAUSED: the dialler claims nothing
 POST /console/campaigns/<name>/resume       CampaignStatus.ACTIVE
 POST /console/campaigns/<name>/import       multipart CSV, the importer of `ivr cases import`
 
+The report's downloads (the workbook and the page with charts) are in campaign_downloads.py.
 The upload is bounded by the app's MAX_CONTENT_LENGTH (IVR_MAX_BODY_BYTES): a larger file is
 refused with 413 before any of it is read.
 """
@@ -33,10 +35,13 @@ from ivr.cases.importer import ImportReport, import_cases
 from ivr.console.access import console_page, signed_in
 from ivr.console.blueprint import bp
 from ivr.console.i18n import t
+from ivr.console.report_choice import ReportChoice
 from ivr.console.supervisor_pages import MANAGERS
 from ivr.models import Attempt, Campaign, CampaignStatus, Case
-from ivr.reports.build import DEADLINE, HEADLINE, MONTH, build_report, month_period
+from ivr.reports.build import DEADLINE, GROUP_COLUMNS, HEADLINE, build_report
 from ivr.reports.case_counts import CaseCounts, case_counts
+from ivr.reports.counts import NONE
+from ivr.reports.scope import GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,8 @@ class Today:
     reached: int  #: of those, cases with an attempt that reached the contact
 
 
-def _campaign(session: Session, name: str) -> Campaign:
+def campaign_or_404(session: Session, name: str) -> Campaign:
+    """The campaign with this name; abort(404) when there is none."""
     campaign = session.scalar(select(Campaign).where(Campaign.name == name))
     if campaign is None:
         abort(404)
@@ -98,29 +104,23 @@ def campaigns() -> str:
     return render_template("supervisor/campaigns.html", rows=rows)
 
 
-def _month() -> str | None:
-    """The report's month from ?month=YYYY-MM (a browser's month input); None: every case."""
-    month = request.args.get("month", "").strip()
-    if not month:
-        return None
-    if not MONTH.fullmatch(month):
-        flash(t("sv_bad_month"), "error")
-        return None
-    return month
-
-
 # The report's figures, in the order of `ivr report`'s table; a deadline campaign's come last
-# (absent from the others' reports, so skipped there).
+# (absent from the others' reports, so skipped there). Split by a group, each group's row has the
+# columns of `ivr report --by`'s table (GROUP_COLUMNS), in its order.
 SHOWN = HEADLINE + DEADLINE
 
 
 def _render_campaign(name: str, report: ImportReport | None = None, status: int = 200) -> Any:
     services = current_services()
-    month = _month()
-    start, end = month_period(month) if month else (None, None)
+    choice = ReportChoice.from_args(request.args)
+    if choice.bad_month is not None:
+        flash(t("sv_bad_month"), "error")
+    if choice.bad_by is not None:
+        flash(t("sv_bad_by").format(value=choice.bad_by), "error")
+    start, end = choice.period
     with services.sessions() as session:
-        campaign = _campaign(session, name)
-        figures = build_report(session, services, campaign, start=start, end=end)
+        campaign = campaign_or_404(session, name)
+        figures = build_report(session, services, campaign, start=start, end=end, by=choice.by)
         today = progress_today(session, campaign, services.clock())
         session.expunge(campaign)
     errors = [] if report is None else report.errors[:MAX_ERRORS_SHOWN]
@@ -128,8 +128,11 @@ def _render_campaign(name: str, report: ImportReport | None = None, status: int 
         "supervisor/campaign.html",
         campaign=campaign,
         figures=figures,
-        month=month,
+        choice=choice,
+        groups=GROUPS,
+        no_value=NONE,
         shown=[key for key in SHOWN if key in figures],
+        group_columns=[key for key, _ in GROUP_COLUMNS],
         today=today,
         report=report,
         errors=errors,
@@ -141,14 +144,15 @@ def _render_campaign(name: str, report: ImportReport | None = None, status: int 
 @bp.get("/campaigns/<name>")
 @console_page(*MANAGERS)
 def campaign_page(name: str) -> Any:
-    """One campaign: today's progress, its rates, escalations by reason, pause and import."""
+    """One campaign: today's progress, its rates (whole or per group), escalations by reason,
+    pause and import."""
     return _render_campaign(name)
 
 
 def _set_status(name: str, status: CampaignStatus) -> Response:
     services = current_services()
     with services.sessions.begin() as session:
-        campaign = _campaign(session, name)
+        campaign = campaign_or_404(session, name)
         campaign.status = status
     log.info(
         "campaign status set",
@@ -182,7 +186,7 @@ def import_campaign_cases(name: str) -> Any:
     """Import an uploaded CSV; the page shows the counts and each bad line with its number."""
     services = current_services()
     with services.sessions() as session:
-        campaign_id = _campaign(session, name).id
+        campaign_id = campaign_or_404(session, name).id
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(t("sv_no_file"), "error")

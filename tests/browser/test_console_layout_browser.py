@@ -46,7 +46,8 @@ def test_the_agents_pages_fit_a_tablet_in_both_languages(
 def test_a_supervisors_campaign_report_fits_a_laptop_and_a_tablet(
     live: Live, context: Any, artefacts: Path, lang: str
 ) -> None:
-    """The campaign page with a month's figures and targets, picked with the month input."""
+    """The campaign page with a month's figures and targets, picked with the month input, then
+    split by ward with the group picker; its workbook downloads with the page's choice."""
     page = context.new_page()
     sign_in(page, "sue", PASSWORD)
     page.goto(f"/console/campaigns/ward-7?lang={lang}")
@@ -54,8 +55,17 @@ def test_a_supervisors_campaign_report_fits_a_laptop_and_a_tablet(
     page.locator("input[name=month]").press("Enter")
     page.wait_for_url("**month=2029-12**")
     assert "2" == page.locator("#figure-cases td").first.inner_text().strip()
+    page.select_option("select[name=by]", "ward")
+    with page.expect_navigation():
+        page.click("#report-choice button[type=submit]")
+    assert "by=ward" in page.url and "month=2029-12" in page.url
+    assert ["W3"] == [row.strip() for row in page.locator("#groups tbody th").all_inner_texts()]
+    assert "2" == page.locator("#groups tbody td").first.inner_text().strip()
     screenshot(page, artefacts, f"campaign-laptop-{lang}")
     assert 0 == overflow_px(page), f"the campaign page in {lang} is wider than a laptop"
     page.set_viewport_size(TABLET)
     screenshot(page, artefacts, f"campaign-tablet-{lang}")
     assert 0 == overflow_px(page), f"the campaign page in {lang} is wider than a tablet"
+    with page.expect_download() as download:
+        page.click("#downloads a[href*='report.xlsx']")
+    assert "report-ward-7-2029-12-by-ward.xlsx" == download.value.suggested_filename
