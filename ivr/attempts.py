@@ -96,6 +96,8 @@ MOVE_STEP = (
 # later SELECT of the transaction (settling, the outcome webhook's payload).
 _INSERT_ANSWERS = insert(cast(Table, Answer.__table__))
 _INSERT_EVENTS = insert(cast(Table, CallEvent.__table__))
+# The columns set are the parameters' other keys (a status callback sets one to four of them).
+_SET_STATUS = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
 
 
 def apply_flow_event(
@@ -248,16 +250,24 @@ def record_status(
     Callbacks repeat and arrive out of order, so a status only ever moves the attempt to a higher
     rank, and a terminal status is final. The attempt is settled once, on its first terminal status.
     """
-    changed = False
+    changes: dict[str, object] = {}
     if sequence is not None and sequence > attempt.last_sequence:
-        attempt.last_sequence = sequence
-    if status.rank > attempt.status.rank:
-        attempt.status = status
-        session.add(CallEvent(attempt_id=attempt.id, at=now, kind="status", detail=status.value))
-        changed = True
+        changes["last_sequence"] = sequence
+    moved = status.rank > attempt.status.rank
+    if moved:
+        changes["status"] = status
         if status.terminal:
-            attempt.ended_at = now
-            attempt.duration_s = duration_s
+            changes["ended_at"] = now
+            changes["duration_s"] = duration_s
+    # Written at once with Core, as the flow's rows are (ivr.call_events says why): the attempt's
+    # row is locked, so these values are what it holds, set as loaded without a read back.
+    if changes:
+        session.execute(_SET_STATUS, {"attempt_id": attempt.id, **changes})
+        for key, value in changes.items():
+            set_committed_value(attempt, key, value)
+    if moved:
+        session.execute(_INSERT_EVENTS, [event_row(attempt.id, now, "status", status.value)])
+    changed = moved
     if attempt.status.terminal and attempt.settled_at is None:
         settle_attempt(session, services, attempt, now)
         changed = True
@@ -276,13 +286,21 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
         # Already settled by a sweep, or a later attempt exists: nothing more to decide.
         return
     config = services.config(case.campaign)
+    flow_outcome = None if state is None else state.outcome
+    # Only a "not me" call's settling counts the earlier ones; reading every attempt of the case
+    # for the others cost a millisecond of each call's last callback.
+    wrong_person_calls = (
+        sum(_ended(a) is FlowOutcome.WRONG_PERSON for a in case.attempts)
+        if flow_outcome is FlowOutcome.WRONG_PERSON
+        else 0
+    )
     decision = settle(
         status=attempt.status,
-        flow_outcome=None if state is None else state.outcome,
+        flow_outcome=flow_outcome,
         permanent_error=attempt.error_permanent,
         attempts_made=case.attempts_made,
         max_attempts=config.policy.max_attempts,
-        wrong_person_calls=sum(_ended(a) is FlowOutcome.WRONG_PERSON for a in case.attempts),
+        wrong_person_calls=wrong_person_calls,
         wrong_person_retries=services.flow(case.campaign).wrong_person_retries,
         machine=is_machine(attempt.answered_by),
     )

@@ -244,7 +244,8 @@ def recording() -> tuple[str, int]:
     with svc.sessions.begin() as session:
         callback = _load(session, call_sid)
         # Kept even for an unknown callback: a recording is never dropped before it is stored.
-        row = note_recording(session, now, callback_id=None if callback is None else callback.id)
+        noted = note_recording(session, now, callback_id=None if callback is None else callback.id)
+        row = session.get_one(Recording, noted)
         # A repeated callback finds its row again; the link is made once (see _link).
         if ok and callback is not None and row.callback_id == callback.id:
             _link(svc, session, callback, row)

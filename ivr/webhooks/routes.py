@@ -256,7 +256,10 @@ def status() -> tuple[str, int]:
     duration = optional_int("CallDuration")
     now = _now(svc)
     with svc.sessions.begin() as session:
-        attempt = _load_attempt(session, call_sid)
+        # Only a call's end settles its case, which reads the case, campaign and contact; the
+        # progress events before it need the attempt alone (a rare settle of an attempt ended
+        # some other way loads them when it reads them).
+        attempt = _load_attempt(session, call_sid, with_case=new_status.terminal)
         if attempt is not None:
             record_status(
                 session, svc, attempt, new_status, sequence=sequence, duration_s=duration, now=now
