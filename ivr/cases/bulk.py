@@ -7,14 +7,14 @@ per case cost more than all the rest of an import. Values go through the columns
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Dialect, Table, func, insert, select
 from sqlalchemy.types import Date, DateTime, Enum, TypeDecorator
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "insert_values"]
 
 
 def insert_rows(
@@ -23,10 +23,21 @@ def insert_rows(
     """INSERT rows (every one with the same keys, no id) into table; their new ids, in order."""
     if not rows:
         return []
+    keys = tuple(rows[0])
+    return insert_values(connection, table, keys, [tuple(row[k] for k in keys) for row in rows])
+
+
+def insert_values(
+    connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> Sequence[int]:
+    """insert_rows for rows given as values in the order of ``keys``: no dict built per row."""
+    if not rows:
+        return []
     if connection.dialect.name != "sqlite":
         # PostgreSQL orders RETURNING by a sentinel SQLAlchemy adds: one statement per 1,000 rows.
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(connection.execute(statement, list(rows)).scalars())
+        params = [dict(zip(keys, row, strict=True)) for row in rows]
+        return list(connection.execute(statement, params).scalars())
     # SQLite does not promise RETURNING rows in VALUES order, so SQLAlchemy would send one INSERT
     # a row to pair ids with rows. SQLite writes one transaction at a time, and only on the
     # latest snapshot: the ids after the largest this transaction sees are its own (a writer
@@ -34,57 +45,63 @@ def insert_rows(
     # they are the ones SQLite would have chosen itself.
     largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
     ids = range(largest + 1, largest + 1 + len(rows))
-    keys = ["id", *rows[0]]
-    compiled = insert(table).compile(dialect=connection.dialect, column_keys=keys)
-    order = list(compiled.positiontup or keys)
-    if order[0] != "id" or sorted(order) != sorted(keys):
-        raise AssertionError(f"INSERT INTO {table} binds {order}, not id then {keys[1:]}")
-    cells = operator.itemgetter(*order[1:])
+    sql, order, converters = _sqlite_insert(connection.dialect, table, tuple(keys))
     # The per-row work of Connection.execute (a parameter dict built, then converted key by
-    # key) was most of the INSERT's cost; the same converters, applied only to the columns
-    # that have one, are not.
-    converting = [
-        (index, convert, skips_none)
-        for index, key in enumerate(order)
-        for convert, skips_none in [_converter(connection, table, key)]
-        if convert is not None
-    ]
-    values: list[tuple[Any, ...]] = []
-    for row_id, row in zip(ids, rows, strict=True):
-        cell = [row_id, *cells(row)]
-        for index, convert, skips_none in converting:
-            value = cell[index]
-            if value is not None or not skips_none:
-                cell[index] = convert(value)
-        values.append(tuple(cell))
-    connection.exec_driver_sql(compiled.string, values)
+    # key) was most of the INSERT's cost. Here the rows are turned into columns, each column
+    # with a converter goes through it at once, and the columns are zipped back into rows.
+    columns = dict(zip(keys, zip(*rows, strict=True), strict=True))
+    cells = [ids, *(_converted(columns[key], converters.get(key)) for key in order[1:])]
+    connection.exec_driver_sql(sql, list(zip(*cells, strict=True)))
     return ids
 
 
-def _converter(
-    connection: Connection, table: Table, key: str
-) -> tuple[Callable[[Any], Any] | None, bool]:
-    """The column's bind processor on this dialect (None: as it is), and whether None skips it."""
-    dialect = connection.dialect
+_Converter = tuple[Callable[[Any], Any], bool, bool]  # convert, skips None, memoised
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_insert(
+    dialect: Dialect, table: Table, keys: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], dict[str, _Converter]]:
+    """The INSERT (id first) as SQL, the order it binds, and the columns' converters."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=["id", *keys])
+    order = tuple(compiled.positiontup or ("id", *keys))
+    if order[0] != "id" or sorted(order) != sorted(["id", *keys]):
+        raise AssertionError(f"INSERT INTO {table} binds {order}, not id then {keys}")
+    converters = {
+        key: converter for key in keys if (converter := _converter(dialect, table, key)) is not None
+    }
+    return compiled.string, order, converters
+
+
+def _converter(dialect: Dialect, table: Table, key: str) -> _Converter | None:
+    """The column's bind processor on this dialect (None: as it is), and how to apply it."""
     column_type = table.c[key].type
     processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        return None
     # None skips the processor except where the type stores None as something (JSON's null).
     skips_none = not column_type.should_evaluate_none
     stored = column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
-    if processor is not None and isinstance(stored, Date | DateTime | Enum):
-        # A batch holds a handful of distinct dates and instants (created_at is one, deadlines
-        # one a day) and statuses: converting each (to UTC, then to SQLite's text) once saves
-        # most of the work.
-        return _memoised(processor), skips_none
-    return processor, skips_none
+    # A batch holds a handful of distinct dates and instants (created_at is one, deadlines one a
+    # day) and statuses: converting each (to UTC, then to SQLite's text) once saves most of it.
+    memoised = isinstance(stored, Date | DateTime | Enum)
+    return processor, skips_none, memoised
 
 
-def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    seen: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        if value not in seen:
-            seen[value] = processor(value)
-        return seen[value]
-
-    return convert
+def _converted(values: tuple[Any, ...], converter: _Converter | None) -> Iterable[Any]:
+    """One column's values as the driver takes them, each distinct one converted once."""
+    if converter is None:
+        return values
+    convert, skips_none, memoised = converter
+    if memoised:  # hashable, and equal values convert alike
+        seen = {value: convert(value) for value in set(values) if value is not None}
+        if None in values:
+            seen[None] = None if skips_none else convert(None)
+        return map(seen.__getitem__, values)
+    # Others (JSON) by identity: rows sharing one object (the importer's details) convert it once.
+    distinct = {id(value): value for value in values}
+    by_id = {
+        key: None if value is None and skips_none else convert(value)
+        for key, value in distinct.items()
+    }
+    return map(by_id.__getitem__, map(id, values))

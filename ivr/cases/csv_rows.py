@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Protocol, TextIO
+from typing import NamedTuple, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -166,6 +166,7 @@ def parse_case_items(
     """
     defaults = _defaults(default_region, default_language, default_timezone)
     known = {column.name for column in spec.columns}
+    steps = _steps(spec)
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         extra: list[str] = []
@@ -179,7 +180,8 @@ def parse_case_items(
                 extra.append(f"{key}: must be a string")
             else:
                 values[key] = value.strip()
-        result = _validate(values, index, first_seen, spec, defaults)
+        raws = tuple(values.get(step.name, "") for step in steps)
+        result = _validate(steps, raws, index, first_seen, spec.anchor_time, defaults)
         if extra:
             reasons = [*extra, result.reason] if isinstance(result, RowError) else extra
             result = RowError(
@@ -272,12 +274,53 @@ class _Defaults:
     timezone: str
 
 
+class _Step(NamedTuple):
+    """What _validate does with one column's cell: the spec's column, looked at once per file."""
+
+    name: str
+    role: Role
+    must_fill: bool  #: required, and not may_be_blank
+    field_check: _CaseField | None  #: a Role.CASE column's check (_CASE_FIELDS)
+    cell_check: Callable[[str], str] | None  #: a detail's, option's or fact's own check
+    target: int  #: where a detail, option or fact goes: 0 details, 1 options, 2 facts
+    key: str  #: its key there
+    excluded_if: str | None
+    excluded_reason: str
+
+
+_TARGETS = {_DETAIL: 0, _OPTION: 1, _FACT: 2}
+
+
+def _steps(spec: CsvSpec) -> tuple[_Step, ...]:
+    """The spec's columns in order, as _validate reads them."""
+    return tuple(
+        _Step(
+            name=column.name,
+            role=column.role,
+            must_fill=column.required and not column.may_be_blank,
+            field_check=_CASE_FIELDS.get(column.name) if column.role is _CASE else None,
+            cell_check=column.check,
+            target=_TARGETS.get(column.role, -1),
+            key=column.detail_key,
+            excluded_if=column.excluded_if,
+            excluded_reason=column.excluded_reason,
+        )
+        for column in spec.columns
+    )
+
+
 def _rows(
     reader: _Reader, columns: Mapping[str, int], spec: CsvSpec, defaults: _Defaults
 ) -> Iterator[CaseRow | RowError]:
     """Validate each data row after the header."""
     first_seen: dict[str, int] = {}
-    names, indices = tuple(columns), tuple(columns.values())
+    # A detail, option or fact the header lacks is blank on every row, and a blank one is
+    # left out: such columns are not looked at at all. Every other column is, header or not.
+    steps = tuple(
+        step for step in _steps(spec) if step.name in columns or step.target < 0 or step.must_fill
+    )
+    # A column the header lacks reads the blank cell put at the end of each row (index -1).
+    indices = tuple(columns.get(step.name, -1) for step in steps)
     # One C call picks a full row's cells; a short row (cells missing at the end) goes cell by cell.
     # The header has every required column, so at least three: itemgetter returns a tuple.
     picked = operator.itemgetter(*indices)
@@ -289,54 +332,53 @@ def _rows(
         if _is_blank(cells):
             continue
         if len(cells) >= width:
-            values = dict(zip(names, map(str.strip, picked(cells)), strict=True))
+            cells.append("")
+            raws = tuple(map(str.strip, picked(cells)))
         else:
-            values = {
-                name: cells[index].strip() if index < len(cells) else ""
-                for name, index in columns.items()
-            }
-        yield _validate(values, line, first_seen, spec, defaults)
+            raws = tuple(cells[i].strip() if 0 <= i < len(cells) else "" for i in indices)
+        yield _validate(steps, raws, line, first_seen, spec.anchor_time, defaults)
 
 
 def _validate(
-    values: Mapping[str, str],
+    steps: tuple[_Step, ...],
+    raws: tuple[str, ...],
     line: int,
     first_seen: dict[str, int],
-    spec: CsvSpec,
+    anchor_time: bool,
     defaults: _Defaults,
 ) -> CaseRow | RowError:
-    """Turn one row's cells into a CaseRow, or a RowError listing every problem."""
+    """Turn one row's cells (one per step) into a CaseRow, or a RowError listing every problem."""
     # Checked in column order so the reason reads left to right like the spreadsheet.
     problems: list[str] = []
     fields: dict[str, str] = {}
     anchor: date | datetime | None = None
-    by_role: dict[Role, dict[str, str]] = {_DETAIL: {}, _OPTION: {}, _FACT: {}}
+    extras: tuple[dict[str, str], dict[str, str], dict[str, str]] = ({}, {}, {})
     excluded: str | None = None
-    for column in spec.columns:
-        raw = values.get(column.name, "")
-        if column.required and not column.may_be_blank and not raw:
-            problems.append(f"{column.name}: must not be empty")
-            continue
-        if column.role is _ANCHOR:
-            anchor = _parse_anchor(column.name, raw, spec.anchor_time, problems)
-        elif column.role is _CASE:
-            check = _CASE_FIELDS.get(column.name)
-            fields[column.name] = (
-                raw if check is None else check(raw, line, first_seen, defaults, problems)
+    for step, raw in zip(steps, raws, strict=True):
+        name, role, must_fill, field_check, cell_check, target, key, excluded_if, reason = step
+        if must_fill and not raw:
+            problems.append(f"{name}: must not be empty")
+        elif role is _CASE:
+            fields[name] = (
+                raw
+                if field_check is None
+                else field_check(raw, line, first_seen, defaults, problems)
             )
+        elif role is _ANCHOR:
+            anchor = _parse_anchor(name, raw, anchor_time, problems)
         elif raw:
             try:
-                value = column.check(raw) if column.check else raw
+                value = cell_check(raw) if cell_check else raw
             except ValueError as exc:
-                problems.append(f"{column.name}: {exc}")
+                problems.append(f"{name}: {exc}")
                 continue
-            by_role[column.role][column.detail_key] = value
-            if value == column.excluded_if and excluded is None:
-                excluded = column.excluded_reason
+            extras[target][key] = value
+            if value == excluded_if and excluded is None:
+                excluded = reason
 
     language = fields.get("language") or defaults.language
     timezone = fields.get("timezone") or defaults.timezone
-    ref = fields.get("external_ref") or values.get("external_ref", "")
+    ref = fields.get("external_ref", "")
     if problems or anchor is None:
         first = first_seen.get(ref) if ref else None
         return RowError(
@@ -347,6 +389,7 @@ def _validate(
         )
     anchor_date, anchor_at = _localise(anchor, ZoneInfo(timezone))
     age = fields.get("age")
+    details, options, facts = extras
     return _case_row(
         line=line,
         external_ref=ref,
@@ -359,10 +402,10 @@ def _validate(
         timezone=timezone,
         sex=fields.get("sex") or None,
         age=int(age) if age else None,
-        details=by_role[_DETAIL],
+        details=details,
         anchor_at=anchor_at,
-        options=by_role[_OPTION],
-        facts=by_role[_FACT],
+        options=options,
+        facts=facts,
         excluded_reason=excluded,
         email=fields.get("email") or None,
     )

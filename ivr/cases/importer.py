@@ -25,20 +25,21 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.campaigns.options import CampaignConfig, OptionError, campaign_config
 from ivr.campaigns.service import CampaignError
 from ivr.campaigns.templates import Template, template
-from ivr.cases.bulk import insert_rows
+from ivr.cases.bulk import insert_values
 from ivr.cases.columns import Role
 from ivr.cases.csv_rows import CaseRow, RowError, parse_case_csv, parse_case_items
 from ivr.identity import FACTS_KEY, fact_hash
@@ -87,10 +88,37 @@ _LENGTHS = tuple(
     for name, column in _LENGTH_CHECKED
     if (length := getattr(column.type, "length", None)) is not None
 )
+_LENGTH_CHECKED_VALUES = operator.attrgetter(*(name for name, _ in _LENGTHS))
+_MAX_LENGTHS = tuple(length for _, length in _LENGTHS)
 
-_T = TypeVar("_T")
 _CONTACTS = Contact.metadata.tables[Contact.__tablename__]
 _CASES = Case.metadata.tables[Case.__tablename__]
+# The columns _contact and _case fill, in their tuples' order (contact_id: once it is known).
+_CONTACT_KEYS = ("name", "phone", "language", "timezone", "sex", "age", "email")
+_CASE_KEYS = (
+    "contact_id",
+    "campaign_id",
+    "external_ref",
+    "anchor_date",
+    "department",
+    "ward",
+    "details",
+    "status",
+    "outcome",
+    "excluded_reason",
+    "attempts_made",
+    "next_call_at",
+    "deadline_at",
+    "done_at",
+    "created_at",
+)
+# Where _case puts them (contact_id is not in its tuple).
+_STATUS, _OUTCOME = _CASE_KEYS.index("status") - 1, _CASE_KEYS.index("outcome") - 1
+# The refs of a batch the campaign already has: a Core statement, built once.
+_KNOWN_REFS = select(_CASES.c.external_ref).where(
+    _CASES.c.campaign_id == bindparam("campaign_id"),
+    _CASES.c.external_ref.in_(bindparam("refs", expanding=True)),
+)
 # Read once: Python 3.11 looks an enum member up through a descriptor on every access.
 _PENDING, _EXCLUDED, _DONE = CaseStatus.PENDING, CaseStatus.EXCLUDED, CaseStatus.DONE
 _MISSED_DEADLINE = CaseOutcome.MISSED_DEADLINE
@@ -109,6 +137,7 @@ class _Plan:
         self.secret_key = secret_key or ""
         self.config = campaign_config(options)
         self.option_names = tpl.csv.named(Role.OPTION)
+        self.anchor = tpl.csv.anchor
         self._configs: dict[tuple[tuple[str, str], ...], CampaignConfig] = {}
         self._excluded: dict[tuple[str, int], str | None] = {}
         self._timings: dict[tuple[date, str, int], tuple[datetime | None, datetime | None]] = {}
@@ -144,12 +173,13 @@ class _Plan:
             self._timings[key] = _timing(row, policy, now)
         return self._timings[key]
 
-    def details_for(self, row: CaseRow) -> dict[str, Any]:
+    def details_for(self, row: CaseRow) -> Mapping[str, Any]:
         """The row's details plus the anchor's time, its effective options and hashed facts."""
+        if row.anchor_at is None and not self.option_names and not row.facts:
+            return row.details  # nothing to add (a post-discharge row): no copy
         details: dict[str, Any] = dict(row.details)
-        spec = self.template.csv
         if row.anchor_at is not None:
-            details[spec.anchor] = row.anchor_at.isoformat().replace("+00:00", "Z")
+            details[self.anchor] = row.anchor_at.isoformat().replace("+00:00", "Z")
         for name in self.option_names:
             value = row.options.get(name) or self.options.get(name)
             if value is not None:
@@ -218,7 +248,7 @@ class _Batch:
     excluded: int = 0
     missed_deadline: int = 0
     duplicates: list[DuplicateRow] = field(default_factory=list)
-    created: list[CreatedCase] = field(default_factory=list)
+    created: list[CreatedCase] = field(default_factory=list)  #: only when the caller keeps them
 
 
 def import_cases(
@@ -309,21 +339,30 @@ def _import_rows(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     report = ImportReport()
-    for chunk in _chunks(rows, batch_size):
+
+    def import_batch() -> int:
+        """Read up to batch_size items, store the batch, add it to the report; items read."""
+        # A function of its own so that a batch's rows are freed before the next batch is read:
+        # kept alive across it (as loop variables would be), each batch outlived two collections
+        # and moved to the garbage collector's oldest generation, whose full passes then took a
+        # tenth of an import.
+        chunk = list(itertools.islice(rows, batch_size))
         valid: list[CaseRow] = []
         for item in chunk:
             row = _sort(item, report)
             if row is not None:
                 valid.extend(_expand(plan.template, row, report))
         if valid:
-            batch = _store(sessions, campaign_id, plan, valid, now)
+            batch = _store(sessions, campaign_id, plan, valid, now, keep_created)
             report.imported += batch.imported
             report.excluded += batch.excluded
             report.missed_deadline += batch.missed_deadline
             report.duplicates.extend(batch.duplicates)
-            if keep_created:
-                report.created.extend(batch.created)
+            report.created.extend(batch.created)
         report.lines += len(chunk)
+        return len(chunk)
+
+    while import_batch():
         if on_progress is not None:
             on_progress(report.lines)
     log.info(
@@ -340,12 +379,6 @@ def _import_rows(
         },
     )
     return report
-
-
-def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
-    """Consecutive lists of up to size items."""
-    while chunk := list(itertools.islice(items, size)):
-        yield chunk
 
 
 def _sort(item: CaseRow | RowError, report: ImportReport) -> CaseRow | None:
@@ -378,6 +411,8 @@ def _expand(tpl: Template, row: CaseRow, report: ImportReport) -> tuple[CaseRow,
 
 def _too_long(row: CaseRow) -> RowError | None:
     """A RowError naming each value longer than its column allows, or None."""
+    if not any(map(operator.gt, map(len, _LENGTH_CHECKED_VALUES(row)), _MAX_LENGTHS)):
+        return None  # every row but a few: one pass in C
     problems: list[str] = []
     ref_fits = True
     for name, length in _LENGTHS:
@@ -396,11 +431,12 @@ def _store(
     plan: _Plan,
     rows: list[CaseRow],
     now: datetime,
+    keep_created: bool,
 ) -> _Batch:
     """Store one batch in one transaction, skipping refs the campaign already has."""
     try:
         with sessions.begin() as session:
-            return _insert(session, campaign_id, plan, rows, now, row_by_row=False)
+            return _insert(session, campaign_id, plan, rows, now, keep_created, row_by_row=False)
     except IntegrityError:
         # Another import committed some of these refs after our SELECT. The batch rolled back
         # whole (contacts too); redo it with a savepoint per row so the constraint sorts them.
@@ -409,7 +445,7 @@ def _store(
             extra={"action": "cases.import_race", "campaign_id": campaign_id},
         )
         with sessions.begin() as session:
-            return _insert(session, campaign_id, plan, rows, now, row_by_row=True)
+            return _insert(session, campaign_id, plan, rows, now, keep_created, row_by_row=True)
 
 
 def _insert(
@@ -418,68 +454,77 @@ def _insert(
     plan: _Plan,
     rows: list[CaseRow],
     now: datetime,
+    keep_created: bool,
     *,
     row_by_row: bool,
 ) -> _Batch:
     """Add the batch's new cases; with row_by_row, a ref taken meanwhile becomes a duplicate."""
     batch = _Batch()
-    existing = set(
-        session.scalars(
-            select(Case.external_ref).where(
-                Case.campaign_id == campaign_id,
-                Case.external_ref.in_([row.external_ref for row in rows]),
-            )
-        )
-    )
-    new: list[_NewCase] = []
+    refs = {"campaign_id": campaign_id, "refs": [row.external_ref for row in rows]}
+    existing = set(session.connection().execute(_KNOWN_REFS, refs).scalars())
+    new: list[CaseRow] = []
     for row in rows:
         if row.external_ref in existing:
             batch.duplicates.append(DuplicateRow(row.line, row.external_ref))
         else:
-            new.append(_new_case(row, campaign_id, plan, now))
+            new.append(row)
+    # Plain tuples in column order, no object per case: a batch's rows live through its
+    # transaction, and each object they hold is work for the garbage collector.
+    contacts = [_contact(row) for row in new]
+    shared: dict[tuple[tuple[str, Any], ...], Mapping[str, Any]] = {}
+    cases = [_case(row, campaign_id, plan, now, shared) for row in new]
     if row_by_row:
-        added: list[_NewCase] = []
-        for case in new:
+        case_ids: list[int] = []
+        added: list[CaseRow] = []
+        kept: list[tuple[Any, ...]] = []
+        for row, contact, case in zip(new, contacts, cases, strict=True):
             try:
                 with session.begin_nested():  # the row's contact and case, or neither
-                    _write(session, [case])
+                    case_ids.extend(_write(session, [contact], [case]))
             except IntegrityError:
-                if not _ref_taken(session, campaign_id, case.external_ref):
+                if not _ref_taken(session, campaign_id, row.external_ref):
                     raise
-                batch.duplicates.append(DuplicateRow(case.line, case.external_ref))
+                batch.duplicates.append(DuplicateRow(row.line, row.external_ref))
                 continue
-            added.append(case)
+            added.append(row)
+            kept.append(case)
+        new, cases = added, kept
     else:
-        _write(session, new)  # raises IntegrityError on a ref taken meanwhile
-        added = new
-    for case in added:
-        batch.imported += 1
-        batch.created.append(CreatedCase(case.line, case.external_ref, case.id))
-        if case.status is _EXCLUDED:
+        case_ids = list(_write(session, contacts, cases))  # IntegrityError: a ref taken meanwhile
+    batch.imported = len(case_ids)
+    closed: list[int] = []
+    for case, case_id in zip(cases, case_ids, strict=True):
+        if case[_STATUS] is _EXCLUDED:
             batch.excluded += 1
-        elif case.outcome is _MISSED_DEADLINE:
+            closed.append(case_id)
+        elif case[_OUTCOME] is _MISSED_DEADLINE:
             batch.missed_deadline += 1
+            closed.append(case_id)
             raise_escalation(
                 session,
-                case_id=case.id,
+                case_id=case_id,
                 reason=MISSED_DEADLINE_ESCALATION,
                 now=now,
                 detail=_MISSED_DEADLINE_DETAIL,
             )
     # Core inserts bypass the outbox's flush hook: name the cases closed on arrival to it.
-    note_closed(session, (case.id for case in added if case.status is not CaseStatus.PENDING))
+    note_closed(session, closed)
+    if keep_created:
+        batch.created = [
+            CreatedCase(row.line, row.external_ref, case_id)
+            for row, case_id in zip(new, case_ids, strict=True)
+        ]
     return batch
 
 
-def _write(session: Session, cases: list[_NewCase]) -> None:
-    """INSERT the contacts, then the cases pointing at them; set each case's id."""
+def _write(
+    session: Session, contacts: list[tuple[Any, ...]], cases: list[tuple[Any, ...]]
+) -> Sequence[int]:
+    """INSERT the contacts, then the cases pointing at them; the cases' ids, in order."""
     connection = session.connection()
-    contact_ids = insert_rows(connection, _CONTACTS, [case.contact for case in cases])
-    for case, contact_id in zip(cases, contact_ids, strict=True):
-        case.values["contact_id"] = contact_id
-    case_ids = insert_rows(connection, _CASES, [case.values for case in cases])
-    for case, case_id in zip(cases, case_ids, strict=True):
-        case.id = case_id
+    contact_ids = insert_values(connection, _CONTACTS, _CONTACT_KEYS, contacts)
+    values = [(contact_id, *case) for contact_id, case in zip(contact_ids, cases, strict=True)]
+    return insert_values(connection, _CASES, _CASE_KEYS, values)
 
 
 def _ref_taken(session: Session, campaign_id: int, external_ref: str) -> bool:
@@ -506,31 +551,30 @@ def _timing(
     return deadline, next_call_at(earliest, policy.schedule, tz, deadline)
 
 
-@dataclass(slots=True)
-class _NewCase:
-    """One planned case: the column values of its contact and its own, ``id`` once stored."""
-
-    line: int
-    external_ref: str
-    contact: dict[str, Any]
-    values: dict[str, Any]
-    status: CaseStatus
-    outcome: CaseOutcome | None
-    id: int = 0
+def _contact(row: CaseRow) -> tuple[Any, ...]:
+    """The row's contact, in _CONTACT_KEYS order."""
+    return (row.name, row.phone, row.language, row.timezone, row.sex, row.age, row.email)
 
 
-def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> _NewCase:
-    """A case with its contact, planned: pending, excluded, or done for a missed deadline."""
+def _case(
+    row: CaseRow,
+    campaign_id: int,
+    plan: _Plan,
+    now: datetime,
+    shared: dict[tuple[tuple[str, Any], ...], Mapping[str, Any]],
+) -> tuple[Any, ...]:
+    """The row's case, planned (pending, excluded, or done for a missed deadline), in
+    _CASE_KEYS order but contact_id, which is known once the contact is stored.
+
+    Rows of a batch whose details are the same text share one dict (through ``shared``), which
+    insert_values then turns into JSON once: a ward's doctors and diagnoses repeat.
+    """
     policy = plan.config_for(row).policy
-    contact = {
-        "name": row.name,
-        "phone": row.phone,
-        "language": row.language,
-        "timezone": row.timezone,
-        "sex": row.sex,
-        "age": row.age,
-        "email": row.email,
-    }
+    details = plan.details_for(row)
+    # Only text (no options from the campaign, no hashed facts): equal keys then mean equal JSON,
+    # which 1 == 1.0 == True would not.
+    if not row.facts and not plan.option_names:
+        details = shared.setdefault(tuple(details.items()), details)
     status = _PENDING
     outcome: CaseOutcome | None = None
     excluded = plan.excluded_reason(row.ward, policy) or row.excluded_reason
@@ -540,21 +584,20 @@ def _new_case(row: CaseRow, campaign_id: int, plan: _Plan, now: datetime) -> _Ne
         status, next_call = _EXCLUDED, None
     elif next_call is None:
         status, outcome, done_at = _DONE, _MISSED_DEADLINE, now
-    # Every key on every row: executemany sends one statement shape for the whole batch.
-    values = {
-        "campaign_id": campaign_id,
-        "external_ref": row.external_ref,
-        "anchor_date": row.anchor_date,
-        "department": row.department or None,
-        "ward": row.ward or None,
-        "details": plan.details_for(row),
-        "status": status,
-        "outcome": outcome,
-        "excluded_reason": excluded,
-        "attempts_made": 0,
-        "next_call_at": next_call,
-        "deadline_at": deadline,
-        "done_at": done_at,
-        "created_at": now,
-    }
-    return _NewCase(row.line, row.external_ref, contact, values, status, outcome)
+    # Every column on every row: executemany sends one statement shape for the whole batch.
+    return (
+        campaign_id,
+        row.external_ref,
+        row.anchor_date,
+        row.department or None,
+        row.ward or None,
+        details,
+        status,
+        outcome,
+        excluded,
+        0,  # attempts_made
+        next_call,
+        deadline,
+        done_at,
+        now,  # created_at
+    )

@@ -4,10 +4,12 @@ A full ``phonenumbers`` parse with validation costs some 60 µs, most of an impo
 exports mostly hold the region's own numbers in a few shapes (``138 0013 8000``, ``13800138000``,
 ``+86 138-0013-8000``, ``0086 138...``, ``010-6552 9988``), so those are read with one regex and
 checked against the region's mobile and fixed-line patterns from phonenumbers' metadata, with
-its rules for prefixes. The fast path only ever says "valid, and this is its E.164"; anything it
-is not sure of (other countries, carrier prefixes, odd punctuation, extensions, invalid numbers)
-goes to the full parse, which gives the same answer, and the reason when there is none.
-tests/unit/test_phone_fast_path.py holds the two together.
+its rules for prefixes. The fast path says "valid, and this is its E.164" or, for a number read
+for sure that no pattern of the region takes (a digit short or long: the usual typo), "invalid"
+with the full parse's reason; anything it is not sure of (other countries, carrier prefixes, odd
+punctuation, extensions, numbers of other types) goes to the full parse, which gives the same
+answer, and the reason when there is none. tests/unit/test_phone_fast_path.py holds the two
+together.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ def full_e164(raw: str, region: str) -> str:
 
 
 def fast_e164(raw: str, region: str) -> str | None:
-    """The E.164 of a valid number of ``region`` in a common shape, else None (not: invalid)."""
+    """The E.164 of a valid number of ``region`` in a common shape, else None (not: invalid).
+
+    Raises PhoneError, as full_e164 would, for a number in such a shape that is surely invalid.
+    """
     path = _fast_path(region)
     if path is None:
         return None
@@ -70,11 +75,21 @@ def fast_e164(raw: str, region: str) -> str | None:
         if path.trunk.match(digits):
             return None  # "+86 0138...": phonenumbers strips the 0 even here; rare, its call
     # A leading 0 left in the national number is kept (Italy) or not by rules of its own.
-    if digits.startswith("0") or not path.general(digits):
+    if digits.startswith("0"):
         return None
-    if not (path.mobile(digits) or path.fixed_line(digits)):
+    if path.general(digits) and (path.mobile(digits) or path.fixed_line(digits)):
+        return f"+{path.country_code}{digits}"
+    # Invalid as is_valid_number says it: no type of number of the region takes it (toll-free
+    # and the other types are valid too, but rare: the full parse reads them). Outside the
+    # lengths below the parse itself refuses the cell, with another reason.
+    if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS or any(t(digits) for t in path.other_types):
         return None
-    return f"+{path.country_code}{digits}"
+    raise PhoneError(f"not a valid number for region {region}")
+
+
+# The national numbers the fast path may refuse: phonenumbers parses 2 to 17 digits, but two
+# digits alone ("1 2") are "not a phone number" to it, so the fast path starts at three.
+_MIN_DIGITS, _MAX_DIGITS = 3, 17
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,9 @@ class _FastPath:
     general: _Desc
     mobile: _Desc
     fixed_line: _Desc
+    other_types: tuple[
+        _Desc, ...
+    ]  #: toll-free, premium rate, ...: valid too, left to the full parse
 
     def without_trunk(self, digits: str) -> str | None:
         """The national number phonenumbers reads from national digits; None where unsure.
@@ -155,7 +173,21 @@ def _fast_path(region: str) -> _FastPath | None:
         general=_desc(metadata.general_desc),
         mobile=_desc(metadata.mobile),
         fixed_line=_desc(metadata.fixed_line),
+        other_types=tuple(_desc(getattr(metadata, kind)) for kind in _OTHER_TYPES),
     )
+
+
+# The number types is_valid_number tries besides mobile and fixed line (its _number_type_helper).
+_OTHER_TYPES = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+)
 
 
 def _desc(desc: phonenumbers.PhoneNumberDesc | None) -> _Desc:
