@@ -81,7 +81,7 @@ def test_current_revision_is_none_before_and_head_after_upgrade(url: str) -> Non
 
     upgrade(url)
 
-    assert "0010" == head_revision()
+    assert "0011" == head_revision()
     assert head_revision() == current_revision(url)
 
 
