@@ -47,7 +47,8 @@ SEED = [
     """,
     """
     INSERT INTO "case" (id, campaign_id, contact_id, external_ref, anchor_date, department, ward,
-                        details, status, outcome, attempts_made, deadline_at, done_at, created_at)
+                        details, status, outcome, attempts_made, reached_on_attempt, deadline_at,
+                        done_at, created_at)
     SELECT n, %(campaign)s, n, 'B-' || lpad(n::text, 7, '0'),
            date '2030-01-01' + (n % 120),
            (ARRAY['Cardiology', 'Neurology', 'Orthopaedics', 'Respiratory'])[n % 4 + 1],
@@ -56,6 +57,7 @@ SEED = [
            CASE WHEN n % 20 = 0 THEN 'excluded' ELSE 'done' END,
            CASE WHEN n % 20 = 0 THEN NULL WHEN n % 3 = 0 THEN 'unreachable' ELSE 'completed' END,
            CASE WHEN n % 20 = 0 THEN 0 ELSE %(per_case)s END,
+           CASE WHEN n % 20 <> 0 AND n % 3 <> 0 THEN %(per_case)s END,
            timestamp '2030-01-11' + (n % 120) * interval '1 day',
            timestamp '2030-01-08' + (n % 120) * interval '1 day',
            timestamp '2030-01-01'

@@ -282,6 +282,11 @@ def settle_attempt(session: Session, services: Services, attempt: Attempt, now: 
         state = state_of(attempt)
     attempt.settled_at = now
     case = attempt.case
+    # Before the early return: whoever settles the case, the reports must count this reach.
+    if attempt.reached and (
+        case.reached_on_attempt is None or attempt.number < case.reached_on_attempt
+    ):
+        case.reached_on_attempt = attempt.number
     if case.status is not CaseStatus.IN_CALL:
         # Already settled by a sweep, or a later attempt exists: nothing more to decide.
         return

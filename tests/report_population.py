@@ -57,6 +57,9 @@ def add_case(
     )
     case.outcome, case.done_at, case.attempts_made = outcome, done_at, len(calls)
     case.deadline_at = deadline_at
+    # What settling the attempts would have kept on the case (ivr.attempts.settle_attempt).
+    reaching = [number for number, (_at, reached) in enumerate(calls, start=1) if reached]
+    case.reached_on_attempt = reaching[0] if reaching else None
     for number, (placed_at, reached) in enumerate(calls, start=1):
         session.add(
             Attempt(

@@ -1,7 +1,7 @@
-"""The grouped queries of one report: one per concern (cases, first reach, answers,
+"""The grouped queries of one report: one per concern (cases with their first reach, answers,
 escalations, attempts by hour, audits), each grouped by the report's split, so the cost does not
 grow with the number of groups, and each table read once: the attempts, by far the largest, are
-read in one pass (the first reaching attempt comes from its partial index)."""
+read in one pass."""
 
 from __future__ import annotations
 
@@ -94,7 +94,6 @@ class GroupCounts:
     def groups(self, questions: tuple[str, ...]) -> dict[str, Tally]:
         self._questions = questions
         self._cases()
-        self._reached()
         self._ratings(questions)
         self._escalations()
         self._hours()
@@ -106,7 +105,14 @@ class GroupCounts:
         # the deadlines. Grouped by status, outcome and reason, which make few groups: what
         # depends on those alone (excluded, completed, open, paused) is summed from the groups
         # here instead of being tested on every row.
-        counted = [func.count(), count_where(Case.attempts_made > 0)]
+        # The first reaching attempt is kept on the case (migration 0012 says why): how many
+        # cases were reached and how many calls it took to reach them are two sums here.
+        counted = [
+            func.count(),
+            count_where(Case.attempts_made > 0),
+            func.count(Case.reached_on_attempt),
+            func.coalesce(func.sum(Case.reached_on_attempt), 0),
+        ]
         if self.deadlines:
             passed = Case.deadline_at <= self.now  # NULL, so not counted, without a deadline
             counted += [
@@ -120,11 +126,13 @@ class GroupCounts:
             .where(*self.where)
             .group_by(*self.split, *grouping)
         )
-        for key, status, outcome, why, cases, attempted, *deadline in rows:
+        for key, status, outcome, why, cases, attempted, reached, to_reach, *deadline in rows:
             figures = self.group(key)
             assert figures.outcomes is not None and figures.excluded_reasons is not None
             figures.cases += cases
             figures.attempted += attempted
+            figures.reached += reached
+            figures.reach_attempts += int(to_reach)
             if outcome is not None:
                 figures.outcomes[str(outcome)] = figures.outcomes.get(str(outcome), 0) + cases
             if status == CaseStatus.EXCLUDED:  # never called, so in no other figure
@@ -170,31 +178,6 @@ class GroupCounts:
         for key, count in rows:
             if count:
                 self.group(key).within_deadline += count
-
-    def _reached(self) -> None:
-        # The first attempt that reached each case: how many calls it took to reach a person.
-        # `reached` as a bare column, not `reached IS true`: only the bare form matches the
-        # partial index ix_attempt_reached (WHERE reached), whose (case_id, number) order then
-        # feeds a merge join with the cases and the grouping without a sort; IS true reads the
-        # whole attempt table. Grouped by the case's id, on which the group key depends.
-        first = (
-            select(self.key.label("g"), func.min(Attempt.number).label("number"))
-            .select_from(Attempt)
-            .join(Case, Attempt.case_id == Case.id)
-            .where(*self.where, Attempt.reached)
-            .group_by(Case.id)
-            .subquery()
-        )
-        key = first.c.g if self.split else self.key
-        rows = self.session.execute(
-            select(key, func.count(), func.coalesce(func.sum(first.c.number), 0)).group_by(
-                *((key,) if self.split else ())
-            )
-        )
-        for group_key, reached, attempts in rows:
-            if reached:  # unsplit, an empty campaign still gives its one row of zeros
-                figures = self.group(group_key)
-                figures.reached, figures.reach_attempts = reached, int(attempts)
 
     def _ratings(self, questions: tuple[str, ...]) -> None:
         if not questions:

@@ -192,6 +192,12 @@ def test_report_agrees_with_the_rows(journey: tuple[Session, Path, str]) -> None
     assert report["completed"] == sum(c.outcome is CaseOutcome.COMPLETED for c in cases)
     assert report["attempted"] == sum(bool(c.attempts) for c in cases)
     assert report["reached"] == sum(any(a.reached for a in c.attempts) for c in cases)
+    # Settling kept each case's first reaching attempt, which the report counts from.
+    for c in cases:
+        first = min((a.number for a in c.attempts if a.reached), default=None)
+        assert c.reached_on_attempt == first, c.external_ref
+    to_reach = [c.reached_on_attempt for c in cases if c.reached_on_attempt is not None]
+    assert report["average_attempts_to_reach"] == round(sum(to_reach) / len(to_reach), 2)
     assert report["open"] == 0
     assert report["satisfaction_rate"] is not None and 0 < report["satisfaction_rate"] <= 1
 

@@ -81,7 +81,7 @@ def test_current_revision_is_none_before_and_head_after_upgrade(url: str) -> Non
 
     upgrade(url)
 
-    assert "0011" == head_revision()
+    assert "0012" == head_revision()
     assert head_revision() == current_revision(url)
 
 
@@ -185,3 +185,39 @@ def test_upgrade_from_the_baseline_keeps_the_rows(url: str, inspect_engine: Engi
     with inspect_engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT name FROM campaign").scalars().all() == ["kept"]
     assert "call_event" in table_names(inspect_engine)
+
+
+def test_upgrade_to_0012_keeps_each_cases_first_reaching_attempt(
+    url: str, inspect_engine: Engine
+) -> None:
+    """Cases called before 0012 get reached_on_attempt from their attempts: the first that
+    reached a person, None for a case never reached."""
+    upgrade(url, "0011")
+    with inspect_engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO campaign (id, name, template, flow, options, status, created_at) "
+            "VALUES (1, 'kept', 'post-discharge', 'post-discharge', '{}', 'active', "
+            "'2030-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO contact (id, name, phone, language, timezone) VALUES "
+            "(1, 'Test Contact', '+12025550101', 'en-US', 'UTC')"
+        )
+        for case_id, reached in ((1, (False, True, True)), (2, (False, False)), (3, ())):
+            conn.exec_driver_sql(
+                'INSERT INTO "case" (id, campaign_id, contact_id, external_ref, anchor_date, '
+                "details, status, attempts_made, created_at) VALUES "
+                f"({case_id}, 1, 1, 'R-{case_id}', '2030-01-01', '{{}}', 'done', "
+                f"{len(reached)}, '2030-01-01 00:00:00')"
+            )
+            for number, hit in enumerate(reached, start=1):
+                conn.exec_driver_sql(
+                    "INSERT INTO attempt (case_id, number, status, last_sequence, language, "
+                    "flow_step, reached, error_permanent, created_at) VALUES "
+                    f"({case_id}, {number}, 'completed', -1, 'en-US', 0, "
+                    f"{'true' if hit else 'false'}, false, '2030-01-01 00:00:00')"
+                )
+    upgrade(url)
+    with inspect_engine.connect() as conn:
+        rows = conn.exec_driver_sql('SELECT id, reached_on_attempt FROM "case" ORDER BY id').all()
+    assert [tuple(row) for row in rows] == [(1, 2), (2, None), (3, None)]
